@@ -1,0 +1,123 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * The Duplex codec: RFC 6455 WebSocket framing, the opening handshake and
+ * the protocol state machine, as Sans-I/O code. It turns bytes into events
+ * and calls into bytes, and never touches a socket, a timer or `Deno.*`, so
+ * it runs unchanged in Deno, in Node and in a browser bundle.
+ *
+ * Layers, each usable alone:
+ * - frames: {@linkcode encodeFrame}, {@linkcode FrameEncoder},
+ *   {@linkcode FrameDecoder}, {@linkcode mask};
+ * - messages and closing: {@linkcode Protocol}, {@linkcode encodeClosePayload},
+ *   {@linkcode parseClosePayload}, {@linkcode Utf8StreamDecoder};
+ * - the opening handshake: {@linkcode buildUpgradeRequest},
+ *   {@linkcode validateUpgradeResponse}, {@linkcode validateUpgradeRequest},
+ *   {@linkcode buildUpgradeResponse}, {@linkcode acceptKey}, {@linkcode parseUrl};
+ * - HTTP/1.1 heads: {@linkcode HttpHeadReader}, {@linkcode parseRequestHead},
+ *   {@linkcode parseResponseHead}.
+ *
+ * Every protocol violation surfaces as a {@linkcode ProtocolError} carrying
+ * the close code to send; every handshake failure as a
+ * {@linkcode HandshakeError} carrying the HTTP status.
+ *
+ * @example A client and a server, with no sockets
+ * ```ts
+ * import { Protocol } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * const client = new Protocol({ role: "client" });
+ * const server = new Protocol({ role: "server" });
+ *
+ * client.send("ping?");
+ * for (const chunk of client.dataToSend()) {
+ *   for (const event of server.receive(chunk)) {
+ *     if (event.type === "message") server.send(`${event.data} pong!`);
+ *   }
+ * }
+ * const [reply] = server.dataToSend().flatMap((chunk) => client.receive(chunk));
+ * assert.deepEqual(reply, { type: "message", data: "ping? pong!" });
+ * ```
+ *
+ * @module
+ */
+
+export {
+  ClosedError,
+  HandshakeError,
+  type HandshakeErrorOptions,
+  ProtocolError,
+} from "./errors.ts";
+export { generateMaskKey, mask } from "./mask.ts";
+export { decodeUtf8, encodeUtf8, isValidUtf8, Utf8StreamDecoder } from "./utf8.ts";
+export {
+  CloseCode,
+  type ClosePayload,
+  encodeClosePayload,
+  isValidCloseCode,
+  MAX_CLOSE_REASON_BYTES,
+  parseClosePayload,
+} from "./close.ts";
+export {
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  encodeFrame,
+  type EncodeFrameOptions,
+  type Frame,
+  FrameDecoder,
+  type FrameDecoderOptions,
+  FrameEncoder,
+  type FrameEncoderOptions,
+  Opcode,
+  type PartialFrame,
+  type Role,
+} from "./frame.ts";
+export {
+  type CloseInfo,
+  type Message,
+  Protocol,
+  type ProtocolEvent,
+  type ProtocolOptions,
+  ReadyState,
+} from "./protocol.ts";
+export {
+  acceptKey,
+  buildUpgradeRequest,
+  buildUpgradeResponse,
+  type Extension,
+  type ExtensionParam,
+  formatExtensions,
+  formatProtocols,
+  generateKey,
+  isHeaderValue,
+  isToken,
+  parseExtensions,
+  parseProtocols,
+  parseUrl,
+  type UpgradeOffer,
+  type UpgradeRequest,
+  type UpgradeRequestLike,
+  type UpgradeRequestOptions,
+  type UpgradeResponseOptions,
+  type UpgradeResult,
+  validateUpgradeRequest,
+  validateUpgradeResponse,
+  WEBSOCKET_GUID,
+  WEBSOCKET_VERSION,
+  type WebSocketUrl,
+} from "./handshake.ts";
+export {
+  BodyDecoder,
+  type BodyDecoderOptions,
+  type BodyFraming,
+  bodyFraming,
+  DEFAULT_MAX_HEAD_SIZE,
+  DEFAULT_MAX_HEADER_COUNT,
+  type HttpHeadLimits,
+  HttpHeadReader,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+  serializeRequestHead,
+  serializeResponseHead,
+} from "./http1.ts";

@@ -1,0 +1,583 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * The WebSocket protocol as a Sans-I/O state machine: bytes in, events out;
+ * calls in, bytes out. It never reads, writes, sleeps or sets a timer, so
+ * the same core serves the Deno client and server, tests that speak in byte
+ * literals, and a browser bundle.
+ *
+ * This module is browser-compatible.
+ *
+ * @module
+ */
+
+import { encodeClosePayload, parseClosePayload } from "./close.ts";
+import { ClosedError, ProtocolError } from "./errors.ts";
+import {
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  type Frame,
+  FrameDecoder,
+  FrameEncoder,
+  Opcode,
+  type Role,
+} from "./frame.ts";
+import { decodeUtf8, encodeUtf8, Utf8StreamDecoder } from "./utf8.ts";
+
+/**
+ * Connection states, numbered as the WHATWG `WebSocket.readyState`.
+ *
+ * @example
+ * ```ts
+ * import { ReadyState } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ReadyState.OPEN, 1);
+ * ```
+ */
+export const ReadyState = {
+  /** The opening handshake is under way. */
+  CONNECTING: 0,
+  /** Messages flow both ways. */
+  OPEN: 1,
+  /** A close frame has been sent; waiting for the peer's. */
+  CLOSING: 2,
+  /** The closing handshake is over, or the connection failed. */
+  CLOSED: 3,
+} as const;
+
+/** One of the {@linkcode ReadyState} values. */
+export type ReadyState = typeof ReadyState[keyof typeof ReadyState];
+
+/** How a connection ended. */
+export interface CloseInfo {
+  /**
+   * The close code: the one in the peer's close frame (1005 if it had
+   * none); the one we sent if we failed the connection; 1006 if the
+   * connection ended without a close frame.
+   */
+  code: number;
+  /** The close reason that goes with the code. */
+  reason: string;
+  /** Whether close frames were exchanged both ways. */
+  wasClean: boolean;
+  /** Whether the peer started the closing (or dropped the connection). */
+  closedByPeer: boolean;
+}
+
+/** A message received: text as a string, binary as bytes the caller owns. */
+export type Message = string | Uint8Array;
+
+/** Something {@linkcode Protocol.receive} found in the bytes. */
+export type ProtocolEvent =
+  | {
+    /** A complete message. */
+    type: "message";
+    /** Text, or binary data the caller owns. */
+    data: Message;
+  }
+  | {
+    /** A ping; the pong is already queued unless `autoPong` is off. */
+    type: "ping";
+    /** The ping's payload. */
+    data: Uint8Array;
+  }
+  | {
+    /** A pong. */
+    type: "pong";
+    /** The pong's payload. */
+    data: Uint8Array;
+  }
+  | {
+    /**
+     * The peer broke the protocol or a limit; a close frame with
+     * `error.closeCode` is queued. A `close` event follows.
+     */
+    type: "error";
+    /** What the peer did. */
+    error: ProtocolError;
+  }
+  | ({
+    /** The connection is closed; always the last event, emitted once. */
+    type: "close";
+  } & CloseInfo);
+
+/** Options for {@linkcode Protocol}. */
+export interface ProtocolOptions {
+  /** The side this end plays. It decides masking in both directions. */
+  role: Role;
+  /**
+   * The largest message accepted, in bytes; larger ones fail the connection
+   * with 1009 as soon as a header announces them. Default 64 MiB.
+   */
+  maxMessageSize?: number;
+  /** The most frames a message may have; more fails with 1008. Default 100,000. */
+  maxFragments?: number;
+  /** Answer pings with pongs automatically. Default `true`. */
+  autoPong?: boolean;
+  /**
+   * Split outgoing messages into frames of at most this many payload bytes.
+   * Default: no splitting.
+   */
+  fragmentSize?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One end of a WebSocket connection, after the opening handshake, as a
+ * Sans-I/O state machine (RFC 6455 §5–§7).
+ *
+ * Feed it what arrives with {@linkcode Protocol.receive} and
+ * {@linkcode Protocol.receiveEof}; each returns the events found. Call
+ * {@linkcode Protocol.send}, {@linkcode Protocol.ping},
+ * {@linkcode Protocol.close} and the like to produce frames, then write what
+ * {@linkcode Protocol.dataToSend} returns. Replies the peer is owed (a pong,
+ * the close echo, the close frame that fails a connection) are queued there
+ * too: the caller only moves bytes.
+ *
+ * Every protocol violation becomes a close code here, in one place: the
+ * `error` event carries a {@linkcode ProtocolError}, the close frame with its
+ * code is queued, and nothing more is read or sent.
+ *
+ * @example A server answering a masked "Hello" (RFC 6455 §5.7)
+ * ```ts
+ * import { Protocol } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * const server = new Protocol({ role: "server" });
+ * const events = server.receive(
+ *   new Uint8Array([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]),
+ * );
+ * assert.deepEqual(events, [{ type: "message", data: "Hello" }]);
+ *
+ * server.send("Hello");
+ * assert.deepEqual(server.dataToSend(), [new Uint8Array([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f])]);
+ * ```
+ */
+export class Protocol {
+  /** The side this end plays. */
+  readonly role: Role;
+
+  readonly #decoder: FrameDecoder;
+  readonly #encoder: FrameEncoder;
+  readonly #autoPong: boolean;
+  readonly #fragmentSize: number;
+
+  #state: ReadyState = ReadyState.OPEN;
+  #closeInfo: CloseInfo | undefined;
+  #sentClose: { code: number; reason: string } | undefined;
+  #error: ProtocolError | undefined;
+
+  // The data message being received: its type (0: none), text so far or
+  // binary fragments so far.
+  #messageType = 0;
+  #utf8 = new Utf8StreamDecoder();
+  #streaming = false;
+  #text = "";
+  // Bytes of the current frame already fed to #utf8 while it was arriving.
+  #fed = 0;
+  #binary: Uint8Array | null = null;
+  #binarySize = 0;
+
+  // The data message being sent in fragments: its opcode (0: none).
+  #sendingType = 0;
+
+  /**
+   * Creates the protocol state for one end of an open connection.
+   *
+   * @param options The role and limits.
+   * @throws {RangeError} If a limit is not positive.
+   */
+  constructor(options: ProtocolOptions) {
+    this.role = options.role;
+    this.#decoder = new FrameDecoder({
+      role: options.role,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
+    });
+    this.#encoder = new FrameEncoder({ role: options.role });
+    this.#autoPong = options.autoPong ?? true;
+    const fragmentSize = options.fragmentSize ?? Infinity;
+    if (!(fragmentSize > 0)) {
+      throw new RangeError(
+        `Cannot create protocol: fragmentSize must be positive, got ${fragmentSize}`,
+      );
+    }
+    this.#fragmentSize = fragmentSize;
+  }
+
+  /** The connection state: `OPEN`, `CLOSING` or `CLOSED`. */
+  get state(): ReadyState {
+    return this.#state;
+  }
+
+  /** How the connection ended, once it is `CLOSED`. */
+  get closeInfo(): CloseInfo | undefined {
+    return this.#closeInfo;
+  }
+
+  /** The violation that failed the connection, if any. */
+  get error(): ProtocolError | undefined {
+    return this.#error;
+  }
+
+  /** Bytes queued by sends and not yet taken by {@linkcode Protocol.dataToSend}. */
+  get bufferedAmount(): number {
+    return this.#encoder.pendingBytes;
+  }
+
+  /**
+   * Processes bytes received from the peer.
+   *
+   * @param data The bytes. They are lent: masked payloads are unmasked in
+   * place, and nothing returned refers to them (binary messages are copied
+   * unless they were gathered across calls), so the caller may reuse the
+   * buffer as soon as this returns.
+   * @returns The events found, in order.
+   */
+  receive(data: Uint8Array): ProtocolEvent[] {
+    const events: ProtocolEvent[] = [];
+    // RFC 6455 §7.1.7: once failed, "MUST NOT continue to attempt to process
+    // data (including a responding Close frame)"; once closed, there is none.
+    if (this.#state === ReadyState.CLOSED) return events;
+    const decoder = this.#decoder;
+    try {
+      decoder.push(data);
+      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+        this.#handle(frame, data, events);
+        // #handle may close the connection (TypeScript cannot see that).
+        if ((this.#state as ReadyState) === ReadyState.CLOSED) return events;
+      }
+      // Validate a text frame's bytes as they arrive, not when it completes.
+      const partial = decoder.partial;
+      if (
+        partial !== undefined &&
+        (partial.opcode === Opcode.Text ||
+          (partial.opcode === Opcode.Continuation && this.#messageType === Opcode.Text))
+      ) {
+        this.#streaming = true;
+        this.#text += this.#utf8.push(partial.payload.subarray(this.#fed));
+        this.#fed = partial.payload.length;
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.#fail(error, events);
+    }
+    return events;
+  }
+
+  /**
+   * Records that the peer closed the transport, or that the caller gave up
+   * on it (a timeout). Unless the closing handshake was over, the connection
+   * ends abnormally with 1006.
+   *
+   * @returns A `close` event, or nothing if the connection was closed already.
+   */
+  receiveEof(): ProtocolEvent[] {
+    if (this.#state === ReadyState.CLOSED) return [];
+    this.#reset();
+    return [this.#closed(1006, "", false, true)];
+  }
+
+  /**
+   * Queues a message: a string as text, bytes as binary.
+   *
+   * @param data The message. Bytes are not copied when large: leave them
+   * alone until written.
+   * @throws {ClosedError} If the connection is closing or closed.
+   */
+  send(data: Message): void {
+    if (typeof data === "string") this.sendText(data);
+    else this.sendBinary(data);
+  }
+
+  /**
+   * Queues a text message, or one fragment of it.
+   *
+   * @param text The text.
+   * @param fin `false` to send a fragment of a message that the next calls
+   * continue; the last one passes `true`. Default `true`.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {TypeError} If a binary message is in progress.
+   */
+  sendText(text: string, fin = true): void {
+    const opcode = this.#beginSend(Opcode.Text, fin);
+    if (text.length * 3 <= this.#fragmentSize) {
+      this.#encoder.encodeText(opcode, text, fin);
+    } else {
+      this.#sendFragmented(opcode, encodeUtf8(text), fin);
+    }
+  }
+
+  /**
+   * Queues a binary message, or one fragment of it.
+   *
+   * @param data The bytes. Not copied when large: leave them alone until written.
+   * @param fin `false` to send a fragment of a message that the next calls
+   * continue; the last one passes `true`. Default `true`.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {TypeError} If a text message is in progress.
+   */
+  sendBinary(data: Uint8Array, fin = true): void {
+    const opcode = this.#beginSend(Opcode.Binary, fin);
+    if (data.length <= this.#fragmentSize) this.#encoder.encode(opcode, data, fin);
+    else this.#sendFragmented(opcode, data, fin);
+  }
+
+  /**
+   * Queues a ping.
+   *
+   * @param data The payload, at most 125 bytes. Default: empty.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {RangeError} If the payload is longer than 125 bytes.
+   */
+  ping(data: Uint8Array | string = EMPTY): void {
+    this.#sendControl(Opcode.Ping, data);
+  }
+
+  /**
+   * Queues a pong, such as an unsolicited heartbeat (RFC 6455 §5.5.3).
+   *
+   * @param data The payload, at most 125 bytes. Default: empty.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {RangeError} If the payload is longer than 125 bytes.
+   */
+  pong(data: Uint8Array | string = EMPTY): void {
+    this.#sendControl(Opcode.Pong, data);
+  }
+
+  /**
+   * Starts the closing handshake: queues a close frame and moves to
+   * `CLOSING`. Does nothing if the connection is already closing or closed.
+   *
+   * @param code The close code; omit it for an empty close frame.
+   * @param reason The reason, at most 123 bytes of UTF-8.
+   * @throws {RangeError} If the code is not valid on the wire or the reason
+   * is too long.
+   */
+  close(code?: number, reason = ""): void {
+    const payload = encodeClosePayload(code, reason);
+    if (this.#state !== ReadyState.OPEN) return;
+    this.#encoder.encode(Opcode.Close, payload);
+    this.#sentClose = { code: code ?? 1005, reason };
+    this.#state = ReadyState.CLOSING;
+  }
+
+  /**
+   * Queues bytes that are already complete frames, such as a broadcast
+   * framed once for many connections with {@linkcode encodeFrame}.
+   *
+   * @param frames The encoded frames; not copied when large.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {TypeError} If a fragmented message is being sent.
+   */
+  sendEncoded(frames: Uint8Array): void {
+    this.#assertOpen();
+    if (this.#sendingType !== 0) {
+      throw new TypeError("Cannot send encoded frames: a fragmented message is in progress");
+    }
+    this.#encoder.encodeRaw(frames);
+  }
+
+  /**
+   * Takes the bytes to write to the peer, in order.
+   *
+   * @returns Chunks to write; they stay valid until the next call, so write
+   * them before calling again. Empty when there is nothing to send.
+   */
+  dataToSend(): Uint8Array[] {
+    return this.#encoder.take();
+  }
+
+  #handle(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
+    switch (frame.opcode) {
+      case Opcode.Text:
+      case Opcode.Binary:
+      case Opcode.Continuation:
+        this.#handleData(frame, data, events);
+        return;
+      case Opcode.Ping:
+        // RFC 6455 §5.5.2: answer with a pong carrying the same data, unless
+        // we have already sent a close frame.
+        if (this.#autoPong && this.#state === ReadyState.OPEN) {
+          this.#encoder.encode(Opcode.Pong, frame.payload);
+        }
+        events.push({ type: "ping", data: frame.payload.slice() });
+        return;
+      case Opcode.Pong:
+        events.push({ type: "pong", data: frame.payload.slice() });
+        return;
+      case Opcode.Close:
+        this.#handleClose(frame, events);
+        return;
+    }
+  }
+
+  #handleData(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
+    const payload = frame.payload;
+    if (frame.opcode !== Opcode.Continuation) this.#messageType = frame.opcode;
+    if (this.#messageType === Opcode.Text) {
+      if (frame.fin && !this.#streaming) {
+        // The common case: a whole text message in one frame.
+        this.#messageType = 0;
+        events.push({ type: "message", data: decodeUtf8(payload) });
+        return;
+      }
+      this.#streaming = true;
+      this.#text += this.#utf8.push(this.#fed === 0 ? payload : payload.subarray(this.#fed));
+      this.#fed = 0;
+      if (!frame.fin) return;
+      const text = this.#text + this.#utf8.end();
+      this.#resetMessage();
+      events.push({ type: "message", data: text });
+      return;
+    }
+    if (frame.fin && this.#binary === null) {
+      this.#messageType = 0;
+      // A view of the caller's buffer is copied; a payload gathered across
+      // calls is already ours.
+      events.push({
+        type: "message",
+        data: payload.buffer === data.buffer ? payload.slice() : payload,
+      });
+      return;
+    }
+    this.#appendBinary(payload);
+    if (!frame.fin) return;
+    const size = this.#binarySize;
+    const buffer = this.#binary!;
+    // Trim the gathering buffer unless it is nearly full.
+    const message = size * 4 >= buffer.length * 3
+      ? buffer.subarray(0, size)
+      : buffer.slice(0, size);
+    this.#resetMessage();
+    events.push({ type: "message", data: message });
+  }
+
+  #appendBinary(payload: Uint8Array): void {
+    const size = this.#binarySize + payload.length;
+    let buffer = this.#binary;
+    if (buffer === null || size > buffer.length) {
+      const grown = new Uint8Array(Math.max(size, (buffer?.length ?? 0) * 2, 1024));
+      if (buffer !== null) grown.set(buffer.subarray(0, this.#binarySize));
+      buffer = grown;
+      this.#binary = grown;
+    }
+    buffer.set(payload, this.#binarySize);
+    this.#binarySize = size;
+  }
+
+  #handleClose(frame: Frame, events: ProtocolEvent[]): void {
+    // Throws ProtocolError (1002, or 1007 for a reason that is not UTF-8).
+    const { code, reason } = parseClosePayload(frame.payload);
+    const closedByPeer = this.#state === ReadyState.OPEN;
+    if (closedByPeer) {
+      // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
+      // previously send a Close frame, the endpoint MUST send a Close frame
+      // in response. (When sending a Close frame in response, the endpoint
+      // typically echos the status code it received.)"
+      const echo = code === 1005 ? undefined : code;
+      this.#encoder.encode(Opcode.Close, encodeClosePayload(echo));
+      this.#sentClose = { code, reason: "" };
+    }
+    this.#reset();
+    events.push(this.#closed(code, reason, true, closedByPeer));
+  }
+
+  /** RFC 6455 §7.1.7, "Fail the WebSocket Connection". */
+  #fail(error: ProtocolError, events: ProtocolEvent[]): void {
+    this.#error = error;
+    events.push({ type: "error", error });
+    // "SHOULD send a Close frame with an appropriate status code", unless one
+    // was sent already.
+    if (this.#state === ReadyState.OPEN) {
+      this.#encoder.encode(
+        Opcode.Close,
+        encodeClosePayload(error.closeCode, truncateReason(error.message)),
+      );
+    }
+    this.#reset();
+    events.push(this.#closed(error.closeCode, truncateReason(error.message), false, false));
+  }
+
+  #closed(code: number, reason: string, wasClean: boolean, closedByPeer: boolean): ProtocolEvent {
+    this.#state = ReadyState.CLOSED;
+    const info: CloseInfo = { code, reason, wasClean, closedByPeer };
+    this.#closeInfo = info;
+    return { type: "close", ...info };
+  }
+
+  #reset(): void {
+    this.#resetMessage();
+    this.#sendingType = 0;
+  }
+
+  #resetMessage(): void {
+    this.#messageType = 0;
+    if (this.#streaming) this.#utf8.reset();
+    this.#streaming = false;
+    this.#text = "";
+    this.#fed = 0;
+    this.#binary = null;
+    this.#binarySize = 0;
+  }
+
+  #assertOpen(): void {
+    if (this.#state === ReadyState.OPEN) return;
+    const info = this.#closeInfo ?? this.#sentClose ?? { code: 1006, reason: "" };
+    throw new ClosedError(
+      info.code,
+      info.reason,
+      "Cannot send: the WebSocket is closing or closed",
+    );
+  }
+
+  /** Checks state and fragmentation order; returns the opcode to use. */
+  #beginSend(type: number, fin: boolean): Opcode {
+    this.#assertOpen();
+    let opcode: Opcode = type === Opcode.Text ? Opcode.Text : Opcode.Binary;
+    if (this.#sendingType !== 0) {
+      if (this.#sendingType !== type) {
+        throw new TypeError(
+          `Cannot send ${type === Opcode.Text ? "text" : "binary"}: a fragmented ${
+            this.#sendingType === Opcode.Text ? "text" : "binary"
+          } message is in progress`,
+        );
+      }
+      opcode = Opcode.Continuation;
+    }
+    this.#sendingType = fin ? 0 : type;
+    return opcode;
+  }
+
+  #sendFragmented(opcode: Opcode, data: Uint8Array, fin: boolean): void {
+    const size = this.#fragmentSize;
+    let offset = 0;
+    while (data.length - offset > size) {
+      this.#encoder.encode(opcode, data.subarray(offset, offset + size), false);
+      opcode = Opcode.Continuation;
+      offset += size;
+    }
+    this.#encoder.encode(opcode, data.subarray(offset), fin);
+  }
+
+  #sendControl(opcode: Opcode, data: Uint8Array | string): void {
+    const payload = typeof data === "string" ? encodeUtf8(data) : data;
+    if (payload.length > 125) {
+      throw new RangeError(
+        `Cannot send ${
+          opcode === Opcode.Ping ? "ping" : "pong"
+        }: the payload is ${payload.length} bytes, the limit is 125`,
+      );
+    }
+    this.#assertOpen();
+    this.#encoder.encode(opcode, payload);
+  }
+}
+
+/** Shortens a message to fit a close frame (123 bytes), on a character boundary. */
+function truncateReason(message: string): string {
+  let reason = message;
+  while (encodeUtf8(reason).length > 123) reason = reason.slice(0, -1);
+  return reason;
+}

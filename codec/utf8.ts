@@ -1,0 +1,190 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * UTF-8 for text messages (RFC 6455 §5.6, §8.1): strict decoding, streaming
+ * validation that fails on the first invalid byte, and encoding.
+ *
+ * Decoding uses `TextDecoder` with `fatal: true` (the WHATWG decoder rejects
+ * a sequence at the first byte that cannot continue it, which is what "fail
+ * fast" needs) and `ignoreBOM: true` (a leading U+FEFF is message content).
+ * Short ASCII payloads skip `TextDecoder`: crossing into it costs more than
+ * the decoding itself.
+ *
+ * This module is browser-compatible.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+
+// Below these sizes a JavaScript loop beats the TextDecoder / TextEncoder call.
+const SMALL_DECODE = 64;
+const SMALL_ENCODE = 32;
+
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+function invalidUtf8(): ProtocolError {
+  // RFC 6455 §8.1: "the endpoint MUST _Fail the WebSocket Connection_", and
+  // §7.4.1 gives 1007 for data inconsistent with the message type.
+  return new ProtocolError("INVALID_UTF8", 1007, "Cannot decode text: invalid UTF-8");
+}
+
+/**
+ * Decodes a complete UTF-8 text payload.
+ *
+ * @param bytes The payload.
+ * @returns The text, including any leading byte order mark.
+ * @throws {ProtocolError} With close code 1007 if `bytes` is not valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { decodeUtf8, ProtocolError } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(decodeUtf8(new Uint8Array([0xce, 0xba])), "κ");
+ * assert.throws(() => decodeUtf8(new Uint8Array([0xc0, 0x80])), ProtocolError);
+ * ```
+ */
+export function decodeUtf8(bytes: Uint8Array): string {
+  const length = bytes.length;
+  if (length <= SMALL_DECODE) {
+    let ascii = true;
+    for (let i = 0; i < length; i++) {
+      if (bytes[i]! > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    // deno-lint-ignore no-explicit-any
+    if (ascii) return String.fromCharCode.apply(null, bytes as any);
+  }
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw invalidUtf8();
+  }
+}
+
+/**
+ * Returns whether `bytes` is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF, no truncated sequence).
+ *
+ * @param bytes The bytes to check.
+ * @returns `true` if the bytes are valid UTF-8.
+ *
+ * @example
+ * ```ts
+ * import { isValidUtf8 } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isValidUtf8(new Uint8Array([0xf0, 0x9f, 0x98, 0x80])), true);
+ * assert.equal(isValidUtf8(new Uint8Array([0xed, 0xa0, 0x80])), false); // U+D800
+ * ```
+ */
+export function isValidUtf8(bytes: Uint8Array): boolean {
+  try {
+    decodeUtf8(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decodes UTF-8 that arrives in pieces: the pieces of a fragmented text
+ * message, or of one large frame as it comes off the network. An invalid
+ * byte is reported by the {@linkcode Utf8StreamDecoder.push} call that
+ * brings it, so a connection can be failed as soon as the byte arrives
+ * rather than at the end of the message (RFC 6455 §8.1).
+ *
+ * @example Failing on the piece that brings the bad byte
+ * ```ts
+ * import { ProtocolError, Utf8StreamDecoder } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * const stream = new Utf8StreamDecoder();
+ * assert.equal(stream.push(new Uint8Array([0x61, 0xf0, 0x9f])), "a"); // incomplete: held back
+ * assert.equal(stream.push(new Uint8Array([0x98, 0x80])), "😀");
+ * assert.throws(() => stream.push(new Uint8Array([0xff])), ProtocolError);
+ * ```
+ */
+export class Utf8StreamDecoder {
+  #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+  /**
+   * Decodes the next piece.
+   *
+   * @param bytes The next bytes of the text.
+   * @returns The text decoded so far from this piece; an incomplete sequence
+   * at its end is held back until the next piece.
+   * @throws {ProtocolError} With close code 1007 on the first invalid byte.
+   */
+  push(bytes: Uint8Array): string {
+    try {
+      return this.#decoder.decode(bytes, { stream: true });
+    } catch {
+      this.reset();
+      throw invalidUtf8();
+    }
+  }
+
+  /**
+   * Ends the text, and readies the decoder for the next one.
+   *
+   * @returns Any text still held back (always empty for valid input).
+   * @throws {ProtocolError} With close code 1007 if the text ends inside a
+   * multi-byte sequence.
+   */
+  end(): string {
+    try {
+      return this.#decoder.decode();
+    } catch {
+      this.reset();
+      throw invalidUtf8();
+    }
+  }
+
+  /** Forgets any partial sequence, readying the decoder for a new text. */
+  reset(): void {
+    this.#decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  }
+}
+
+/**
+ * Encodes text as UTF-8. Lone surrogates become U+FFFD, as the WHATWG
+ * `WebSocket.send()` does.
+ *
+ * @param text The text.
+ * @returns A new array with the encoded bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeUtf8 } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(encodeUtf8("κ"), new Uint8Array([0xce, 0xba]));
+ * ```
+ */
+export function encodeUtf8(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(text);
+}
+
+/**
+ * Encodes `text` as UTF-8 into `target` at `offset`, which must have room
+ * for `text.length * 3` bytes (the most UTF-16 text can take in UTF-8).
+ *
+ * @returns The number of bytes written.
+ */
+export function encodeUtf8Into(text: string, target: Uint8Array, offset: number): number {
+  const length = text.length;
+  if (length <= SMALL_ENCODE) {
+    let i = 0;
+    for (; i < length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      target[offset + i] = c;
+    }
+    if (i === length) return length;
+  }
+  return encoder.encodeInto(text, target.subarray(offset)).written;
+}
