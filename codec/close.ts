@@ -81,7 +81,7 @@ export type CloseCode = typeof CloseCode[keyof typeof CloseCode];
  * ```
  */
 export function isValidCloseCode(code: number): boolean {
-  return (
+  return Number.isInteger(code) && (
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
     (code >= 3000 && code <= 4999)
   );
@@ -116,7 +116,7 @@ export function encodeClosePayload(code?: number, reason = ""): Uint8Array {
     }
     return new Uint8Array(0);
   }
-  if (!Number.isInteger(code) || !isValidCloseCode(code)) {
+  if (!isValidCloseCode(code)) {
     throw new RangeError(`Cannot encode close payload: ${code} is not a valid close code`);
   }
   const reasonBytes = encodeUtf8(reason);

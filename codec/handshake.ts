@@ -397,9 +397,18 @@ export function parseUrl(url: string | URL, base?: string | URL): WebSocketUrl {
     port: parsed.port === "" ? (secure ? 443 : 80) : Number(parsed.port),
     host: parsed.host,
     resource: (parsed.pathname || "/") + parsed.search,
-    username: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
+    username: decodeUserinfo(parsed.username),
+    password: decodeUserinfo(parsed.password),
   };
+}
+
+/** Percent-decodes a user name or password, keeping it as it is if it is not valid. */
+function decodeUserinfo(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /** Options for {@linkcode buildUpgradeRequest}. */
@@ -728,6 +737,15 @@ export function validateUpgradeRequest(request: UpgradeRequestLike): UpgradeOffe
   return { key: key!, protocols, extensions };
 }
 
+// Headers the 101 response sets itself.
+const RESERVED_RESPONSE_HEADERS = new Set([
+  "upgrade",
+  "connection",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+]);
+
 /** Options for {@linkcode buildUpgradeResponse}. */
 export interface UpgradeResponseOptions {
   /** The subprotocol chosen; it must be one the client offered. */
@@ -746,7 +764,7 @@ export interface UpgradeResponseOptions {
  * @param options The chosen subprotocol, accepted extensions, extra headers.
  * @returns The response headers.
  * @throws {TypeError} If the subprotocol or an extension was not offered, or
- * an extra header is malformed.
+ * an extra header is malformed or would override one the handshake sets.
  *
  * @example The RFC 6455 §1.3 example
  * ```ts
@@ -769,6 +787,10 @@ export async function buildUpgradeResponse(
   for (const [name, value] of entriesOf(options.headers)) {
     if (!isToken(name) || !isHeaderValue(value)) {
       throw new TypeError(`Cannot build response: header ${JSON.stringify(name)} is malformed`);
+    }
+    if (RESERVED_RESPONSE_HEADERS.has(name.toLowerCase())) {
+      // A subprotocol or extension set here would dodge the "only if offered" checks.
+      throw new TypeError(`Cannot build response: header ${name} is set by the handshake`);
     }
     headers.append(name, value);
   }

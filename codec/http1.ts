@@ -130,7 +130,9 @@ export class HttpHeadReader {
       }
     }
     this.#scanned = needed;
-    if (!this.#startLineDone && needed > this.#maxStartLineLength) this.#tooLong();
+    // The first line so far, without a CR that may be the start of its CRLF.
+    const lineSoFar = needed - (buffer[needed - 1] === CR ? 1 : 0);
+    if (!this.#startLineDone && lineSoFar > this.#maxStartLineLength) this.#tooLong();
     if (needed > this.#maxHeadSize) this.#tooLarge();
     return undefined;
   }

@@ -1,0 +1,446 @@
+// Copyright 2026 the Duplex authors. MIT license.
+import assert from "node:assert/strict";
+import {
+  ClosedError,
+  encodeClosePayload,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  Opcode,
+  Protocol,
+  ProtocolError,
+  type ProtocolEvent,
+  ReadyState,
+} from "../codec/mod.ts";
+import { chop, concat, hex, randomBytes, randomInt, withSeed } from "./_util.ts";
+
+const KEY = hex("37 fa 21 3d");
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/** A frame as a client sends it (masked with a fixed key). */
+function fromClient(opcode: number, payload: Uint8Array | string = "", fin = true): Uint8Array {
+  return encodeFrame(opcode, payload, { fin, mask: KEY });
+}
+
+/** Decodes what a protocol wants to send, as its peer would. */
+function sent(protocol: Protocol): Frame[] {
+  const decoder = new FrameDecoder({ role: protocol.role === "server" ? "client" : "server" });
+  const frames: Frame[] = [];
+  for (const chunk of protocol.dataToSend()) {
+    decoder.push(chunk);
+    for (let frame = decoder.next(); frame; frame = decoder.next()) {
+      frames.push({ ...frame, payload: frame.payload.slice() });
+    }
+  }
+  return frames;
+}
+
+/** Moves everything `from` wants to send into `to`, returning `to`'s events. */
+function pipe(from: Protocol, to: Protocol): ProtocolEvent[] {
+  return from.dataToSend().flatMap((chunk) => to.receive(chunk.slice()));
+}
+
+function closeOf(frame: Frame | undefined): { code: number; reason: string } {
+  assert.ok(frame !== undefined, "expected a close frame");
+  assert.equal(frame.opcode, Opcode.Close);
+  const payload = frame.payload;
+  if (payload.length === 0) return { code: 1005, reason: "" };
+  return {
+    code: (payload[0]! << 8) | payload[1]!,
+    reason: new TextDecoder().decode(payload.subarray(2)),
+  };
+}
+
+/** Asserts that `events` end with a failure of the given close code, and that the close frame is queued. */
+function assertFailed(
+  server: Protocol,
+  events: ProtocolEvent[],
+  closeCode: number,
+  code: string,
+): void {
+  const error = events.at(-2);
+  assert.ok(error?.type === "error", `expected an error event, got ${JSON.stringify(events)}`);
+  assert.ok(error.error instanceof ProtocolError);
+  assert.equal(error.error.closeCode, closeCode);
+  assert.equal(error.error.code, code);
+  const close = events.at(-1);
+  assert.ok(close?.type === "close");
+  assert.equal(close.code, closeCode);
+  assert.equal(close.wasClean, false);
+  assert.equal(close.closedByPeer, false);
+  assert.equal(server.state, ReadyState.CLOSED);
+  assert.equal(closeOf(sent(server).at(-1)).code, closeCode);
+}
+
+Deno.test("Protocol delivers the RFC 6455 §5.7 masked Hello as a text message", () => {
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receive(hex("81 85 37 fa 21 3d 7f 9f 4d 51 58")), [{
+    type: "message",
+    data: "Hello",
+  }]);
+});
+
+Deno.test("Protocol reassembles a fragmented text message with a ping between fragments", () => {
+  const server = new Protocol({ role: "server" });
+  const events = server.receive(
+    concat(
+      fromClient(Opcode.Text, "Hel", false),
+      fromClient(Opcode.Ping, "?"),
+      fromClient(Opcode.Continuation, "lo"),
+    ),
+  );
+  assert.deepEqual(events, [
+    { type: "ping", data: utf8("?") },
+    { type: "message", data: "Hello" },
+  ]);
+  // The automatic pong carries the ping's payload (RFC 6455 §5.5.3).
+  const pong = sent(server)[0]!;
+  assert.equal(pong.opcode, Opcode.Pong);
+  assert.deepEqual(pong.payload, utf8("?"));
+});
+
+Deno.test("Protocol reassembles a fragmented binary message the caller owns", () => {
+  const server = new Protocol({ role: "server" });
+  const input = concat(
+    fromClient(Opcode.Binary, new Uint8Array([1, 2]), false),
+    fromClient(Opcode.Continuation, new Uint8Array([]), false),
+    fromClient(Opcode.Continuation, new Uint8Array([3])),
+  );
+  const [event] = server.receive(input);
+  assert.deepEqual(event, { type: "message", data: new Uint8Array([1, 2, 3]) });
+  input.fill(0); // the caller reuses its buffer
+  assert.deepEqual((event as { data: Uint8Array }).data, new Uint8Array([1, 2, 3]));
+});
+
+Deno.test("Protocol copies a single-frame binary message out of the caller's buffer", () => {
+  const server = new Protocol({ role: "server" });
+  const input = fromClient(Opcode.Binary, new Uint8Array([7, 8, 9]));
+  const [event] = server.receive(input);
+  input.fill(0);
+  assert.deepEqual(event, { type: "message", data: new Uint8Array([7, 8, 9]) });
+});
+
+Deno.test("Protocol answers pings unless autoPong is off", () => {
+  const server = new Protocol({ role: "server", autoPong: false });
+  assert.deepEqual(server.receive(fromClient(Opcode.Ping, "x")), [{
+    type: "ping",
+    data: utf8("x"),
+  }]);
+  assert.deepEqual(server.dataToSend(), []);
+});
+
+Deno.test("Protocol reports pongs", () => {
+  const client = new Protocol({ role: "client" });
+  assert.deepEqual(client.receive(encodeFrame(Opcode.Pong, "beat")), [{
+    type: "pong",
+    data: utf8("beat"),
+  }]);
+});
+
+Deno.test("Protocol completes a client-initiated closing handshake", () => {
+  const client = new Protocol({ role: "client" });
+  const server = new Protocol({ role: "server" });
+  client.close(1000, "bye");
+  assert.equal(client.state, ReadyState.CLOSING);
+  assert.deepEqual(pipe(client, server), [
+    { type: "close", code: 1000, reason: "bye", wasClean: true, closedByPeer: true },
+  ]);
+  assert.equal(server.state, ReadyState.CLOSED);
+  assert.deepEqual(pipe(server, client), [
+    { type: "close", code: 1000, reason: "", wasClean: true, closedByPeer: false },
+  ]);
+  assert.equal(client.state, ReadyState.CLOSED);
+  assert.deepEqual(client.closeInfo, {
+    code: 1000,
+    reason: "",
+    wasClean: true,
+    closedByPeer: false,
+  });
+});
+
+Deno.test("Protocol echoes the close code it receives (RFC 6455 §5.5.1)", () => {
+  for (const code of [1000, 1001, 1003, 1011, 3000, 4999]) {
+    const server = new Protocol({ role: "server" });
+    server.receive(fromClient(Opcode.Close, encodeClosePayload(code, "reason")));
+    assert.deepEqual(closeOf(sent(server)[0]), { code, reason: "" });
+  }
+});
+
+Deno.test("Protocol answers an empty close frame with an empty close frame and reports 1005", () => {
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receive(fromClient(Opcode.Close)), [
+    { type: "close", code: 1005, reason: "", wasClean: true, closedByPeer: true },
+  ]);
+  assert.deepEqual(sent(server)[0]!.payload, new Uint8Array(0));
+});
+
+Deno.test("Protocol ignores everything after the peer's close frame", () => {
+  const server = new Protocol({ role: "server" });
+  const events = server.receive(
+    concat(fromClient(Opcode.Close, encodeClosePayload(1000)), fromClient(Opcode.Text, "late")),
+  );
+  assert.equal(events.length, 1);
+  assert.deepEqual(server.receive(fromClient(Opcode.Text, "later")), []);
+});
+
+Deno.test("Protocol delivers messages that arrive while it waits for the peer's close", () => {
+  const server = new Protocol({ role: "server" });
+  server.close(1001);
+  server.dataToSend();
+  assert.deepEqual(server.receive(fromClient(Opcode.Text, "in flight")), [{
+    type: "message",
+    data: "in flight",
+  }]);
+  // But it sends nothing more after its close frame, not even a pong.
+  assert.deepEqual(server.receive(fromClient(Opcode.Ping)), [{
+    type: "ping",
+    data: new Uint8Array(0),
+  }]);
+  assert.deepEqual(server.dataToSend(), []);
+});
+
+Deno.test("Protocol refuses to send after closing, with ClosedError carrying the code", () => {
+  const server = new Protocol({ role: "server" });
+  server.close(4000, "done");
+  for (
+    const send of [
+      () => server.send("x"),
+      () => server.sendBinary(new Uint8Array(1)),
+      () => server.ping(),
+    ]
+  ) {
+    assert.throws(
+      send,
+      (error) =>
+        error instanceof ClosedError && error.closeCode === 4000 && error.reason === "done",
+    );
+  }
+  // A second close is a no-op.
+  server.dataToSend();
+  server.close(1000);
+  assert.deepEqual(server.dataToSend(), []);
+});
+
+Deno.test("Protocol refuses close codes and reasons that cannot go on the wire", () => {
+  const server = new Protocol({ role: "server" });
+  assert.throws(() => server.close(1005), RangeError);
+  assert.throws(() => server.close(1000, "x".repeat(124)), RangeError);
+  assert.equal(server.state, ReadyState.OPEN);
+});
+
+Deno.test("Protocol ends with 1006 when the transport closes before the closing handshake", () => {
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receiveEof(), [
+    { type: "close", code: 1006, reason: "", wasClean: false, closedByPeer: true },
+  ]);
+  assert.deepEqual(server.receiveEof(), []);
+  // After a clean close, EOF is expected and changes nothing.
+  const other = new Protocol({ role: "server" });
+  other.receive(fromClient(Opcode.Close, encodeClosePayload(1000)));
+  assert.deepEqual(other.receiveEof(), []);
+  assert.equal(other.closeInfo?.code, 1000);
+});
+
+Deno.test("Protocol fails the connection with 1002 on a framing violation and then reads nothing", () => {
+  const server = new Protocol({ role: "server" });
+  const events = server.receive(
+    concat(fromClient(Opcode.Text, "ok"), encodeFrame(Opcode.Text, "unmasked")),
+  );
+  assert.deepEqual(events[0], { type: "message", data: "ok" }); // what came before is not lost
+  assertFailed(server, events, 1002, "UNMASKED_FRAME");
+  assert.deepEqual(server.receive(fromClient(Opcode.Close, encodeClosePayload(1000))), []);
+  assert.deepEqual(server.dataToSend(), []);
+  assert.throws(() => server.send("x"), ClosedError);
+});
+
+Deno.test("Protocol fails the connection with 1007 on invalid UTF-8 in a text message", () => {
+  const server = new Protocol({ role: "server" });
+  assertFailed(
+    server,
+    server.receive(fromClient(Opcode.Text, hex("ce ba e1 bd b9 cf 83 ce bc ce b5 ed a0 80"))),
+    1007,
+    "INVALID_UTF8",
+  );
+});
+
+Deno.test("Protocol fails on invalid UTF-8 in the fragment that brings it, not at the end of the message", () => {
+  // Autobahn 6.4.1: valid first fragment, then the fragment holding F4 90 80 80.
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receive(fromClient(Opcode.Text, utf8("κόσμε"), false)), []);
+  assertFailed(
+    server,
+    server.receive(fromClient(Opcode.Continuation, hex("f4 90 80 80"), false)),
+    1007,
+    "INVALID_UTF8",
+  );
+});
+
+Deno.test("Protocol fails on invalid UTF-8 in the chunk that brings it, in the middle of a frame", () => {
+  // Autobahn 6.4.3: one frame, delivered in three chops; the second brings F4 90 80 80.
+  const valid = utf8("\u03ba\u1f79\u03c3\u03bc\u03b5"); // "kosme" as Autobahn spells it
+  const frame = fromClient(Opcode.Text, concat(valid, hex("f4 90 80 80"), utf8("edited")));
+  const payloadStart = 6;
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receive(frame.slice(0, payloadStart + valid.length)), []);
+  const events = server.receive(
+    frame.slice(payloadStart + valid.length, payloadStart + valid.length + 4),
+  );
+  assertFailed(server, events, 1007, "INVALID_UTF8");
+});
+
+Deno.test("Protocol holds a valid partial sequence at a chunk boundary without failing", () => {
+  const text = "a😀b€c";
+  const frame = fromClient(Opcode.Text, text);
+  for (let cut = 1; cut < frame.length; cut++) {
+    const server = new Protocol({ role: "server" });
+    const events = [...server.receive(frame.slice(0, cut)), ...server.receive(frame.slice(cut))];
+    assert.deepEqual(events, [{ type: "message", data: text }], `cut at ${cut}`);
+  }
+});
+
+Deno.test("Protocol keeps a leading byte order mark in text", () => {
+  const server = new Protocol({ role: "server" });
+  assert.deepEqual(server.receive(fromClient(Opcode.Text, hex("ef bb bf 61"))), [{
+    type: "message",
+    data: "\ufeffa",
+  }]);
+});
+
+Deno.test("Protocol fails with 1002 on a close frame with a 1-byte payload or an invalid code", () => {
+  // 1 byte; then 1005, 1006, 999, 1016, 2999, 5000.
+  for (
+    const payload of [
+      hex("03"),
+      hex("03 ed"),
+      hex("03 ee"),
+      hex("03 e7"),
+      hex("03 f8"),
+      hex("0b b7"),
+      hex("13 88"),
+    ]
+  ) {
+    const server = new Protocol({ role: "server" });
+    const events = server.receive(fromClient(Opcode.Close, payload));
+    assert.equal(events.at(-1)?.type, "close");
+    assertFailed(
+      server,
+      events,
+      1002,
+      payload.length === 1 ? "INVALID_CLOSE_PAYLOAD" : "INVALID_CLOSE_CODE",
+    );
+  }
+});
+
+Deno.test("Protocol fails with 1007 on a close reason that is not UTF-8", () => {
+  const server = new Protocol({ role: "server" });
+  assertFailed(
+    server,
+    server.receive(fromClient(Opcode.Close, hex("03 e8 ff"))),
+    1007,
+    "INVALID_UTF8",
+  );
+});
+
+Deno.test("Protocol fails with 1009 on a message over maxMessageSize", () => {
+  const server = new Protocol({ role: "server", maxMessageSize: 4 });
+  assertFailed(server, server.receive(fromClient(Opcode.Text, "Hello")), 1009, "MESSAGE_TOO_BIG");
+});
+
+Deno.test("Protocol does not send a second close frame when failing after its own close", () => {
+  const server = new Protocol({ role: "server" });
+  server.close(1000);
+  assert.equal(sent(server).length, 1);
+  const events = server.receive(encodeFrame(Opcode.Text, "unmasked"));
+  assert.equal(events.at(-1)?.type, "close");
+  assert.deepEqual(server.dataToSend(), []);
+});
+
+Deno.test("Protocol sends a fragmented message with the right opcodes", () => {
+  const client = new Protocol({ role: "client" });
+  client.sendText("Hel", false);
+  client.ping("p");
+  client.sendText("lo");
+  const frames = sent(client);
+  assert.deepEqual(frames.map((f) => [f.opcode, f.fin]), [
+    [Opcode.Text, false],
+    [Opcode.Ping, true],
+    [Opcode.Continuation, true],
+  ]);
+});
+
+Deno.test("Protocol refuses to interleave a message of the other type into a fragmented one", () => {
+  const client = new Protocol({ role: "client" });
+  client.sendBinary(new Uint8Array(1), false);
+  assert.throws(() => client.sendText("x"), TypeError);
+  assert.throws(() => client.sendEncoded(encodeFrame(Opcode.Text, "x", { mask: true })), TypeError);
+  client.sendBinary(new Uint8Array(1));
+  client.sendText("now fine");
+  assert.equal(sent(client).length, 3);
+});
+
+Deno.test("Protocol splits outgoing messages into frames of fragmentSize", () => {
+  const server = new Protocol({ role: "server", fragmentSize: 4 });
+  server.send("Hello, world");
+  server.send(new Uint8Array(8));
+  const frames = sent(server);
+  assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.payload.length]), [
+    [Opcode.Text, false, 4],
+    [Opcode.Continuation, false, 4],
+    [Opcode.Continuation, true, 4],
+    [Opcode.Binary, false, 4],
+    [Opcode.Continuation, true, 4],
+  ]);
+  assert.throws(() => new Protocol({ role: "server", fragmentSize: 0 }), RangeError);
+});
+
+Deno.test("Protocol refuses control payloads over 125 bytes", () => {
+  const client = new Protocol({ role: "client" });
+  assert.throws(() => client.ping(new Uint8Array(126)), RangeError);
+  assert.throws(() => client.pong("x".repeat(126)), RangeError);
+  client.ping(new Uint8Array(125));
+  assert.equal(sent(client)[0]!.payload.length, 125);
+});
+
+Deno.test("Protocol sends pre-encoded frames as they are", () => {
+  const server = new Protocol({ role: "server" });
+  const frame = encodeFrame(Opcode.Text, "broadcast");
+  server.sendEncoded(frame);
+  assert.deepEqual(server.dataToSend(), [frame]);
+});
+
+Deno.test("Protocol counts queued bytes in bufferedAmount until they are taken", () => {
+  const server = new Protocol({ role: "server" });
+  server.send("Hello");
+  assert.equal(server.bufferedAmount, 7);
+  server.dataToSend();
+  assert.equal(server.bufferedAmount, 0);
+});
+
+Deno.test("Protocol round-trips random messages through random chunkings in both directions", () => {
+  withSeed((next) => {
+    const client = new Protocol({ role: "client" });
+    const server = new Protocol({ role: "server", fragmentSize: 70_000 });
+    const alphabet = ["a", "é", "€", "😀", "\u0000", "z"];
+    for (let round = 0; round < 10; round++) {
+      const messages: (string | Uint8Array)[] = [];
+      for (let i = randomInt(next, 1, 15); i > 0; i--) {
+        const size = next() < 0.7 ? randomInt(next, 0, 200) : randomInt(next, 200, 100_000);
+        if (next() < 0.5) {
+          let text = "";
+          while (text.length < size) text += alphabet[randomInt(next, 0, alphabet.length - 1)];
+          messages.push(text);
+        } else {
+          messages.push(randomBytes(next, size));
+        }
+      }
+      for (const [from, to] of [[client, server], [server, client]] as const) {
+        for (const message of messages) from.send(message);
+        const bytes = concat(...from.dataToSend());
+        const received = chop(next, bytes, next() < 0.5 ? 5 : 50_000).flatMap((chunk) =>
+          to.receive(chunk)
+        );
+        assert.deepEqual(received, messages.map((data) => ({ type: "message", data })));
+      }
+    }
+  });
+});
