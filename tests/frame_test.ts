@@ -555,3 +555,25 @@ Deno.test("encode → decode round-trips random frames across all length encodin
     }
   });
 });
+
+Deno.test("FrameDecoder meets arbitrary bytes with frames or a ProtocolError, never another exception", () => {
+  withSeed((next) => {
+    for (let round = 0; round < 300; round++) {
+      const role: Role = next() < 0.5 ? "client" : "server";
+      const decoder = new FrameDecoder({ role, maxMessageSize: 1 << 16, allowRsv1: next() < 0.5 });
+      // Mostly plausible headers followed by noise, so deep states are reached.
+      const bytes = randomBytes(next, randomInt(next, 1, 400));
+      bytes[0] = (bytes[0]! & 0x8f) | (next() < 0.8 ? 0 : 0x40);
+      bytes[1] = (bytes[1]! & 0x7f) | (role === "server" ? 0x80 : 0);
+      try {
+        for (const chunk of chop(next, bytes, 16)) {
+          decoder.push(chunk);
+          while (decoder.next() !== undefined);
+        }
+      } catch (error) {
+        assert.ok(error instanceof ProtocolError, `round ${round}: ${error}`);
+        assert.ok([1002, 1008, 1009].includes(error.closeCode));
+      }
+    }
+  });
+});

@@ -444,3 +444,22 @@ Deno.test("Protocol round-trips random messages through random chunkings in both
     }
   });
 });
+
+Deno.test("Protocol meets arbitrary bytes with events, never an exception", () => {
+  withSeed((next) => {
+    for (let round = 0; round < 300; round++) {
+      const server = new Protocol({ role: "server", maxMessageSize: 1 << 16 });
+      const bytes = randomBytes(next, randomInt(next, 1, 400));
+      bytes[0] = bytes[0]! & 0x8f;
+      bytes[1] = bytes[1]! | 0x80;
+      const events = chop(next, bytes, 16).flatMap((chunk) => server.receive(chunk));
+      const last = events.at(-1);
+      if (last?.type === "close") {
+        assert.equal(server.state, ReadyState.CLOSED);
+        assert.equal(events.filter((event) => event.type === "close").length, 1);
+      } else {
+        assert.equal(server.state, ReadyState.OPEN);
+      }
+    }
+  });
+});
