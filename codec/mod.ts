@@ -43,9 +43,11 @@
 
 export {
   ClosedError,
+  ConnectionError,
   HandshakeError,
   type HandshakeErrorOptions,
   ProtocolError,
+  TimeoutError,
 } from "./errors.ts";
 export { generateMaskKey, mask } from "./mask.ts";
 export { decodeUtf8, encodeUtf8, isValidUtf8, Utf8StreamDecoder } from "./utf8.ts";

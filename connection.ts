@@ -1,0 +1,993 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * A WebSocket connection over a `Deno.Conn`: the codec's {@linkcode Protocol}
+ * driven by one read loop and one write loop. Clients and servers hand out
+ * the same {@linkcode WebSocketConnection} interface.
+ *
+ * - Receiving is pull-based: messages wait in a bounded queue for
+ *   {@linkcode WebSocketConnection.receive}, async iteration or the
+ *   `readable` stream, and the socket is not read while the queue is full,
+ *   so a slow reader slows the peer instead of growing memory. A listener
+ *   set with {@linkcode WebSocketConnection.listen} takes messages as they
+ *   arrive instead.
+ * - Sending coalesces: frames queued in the same tick, or while a write is
+ *   in flight, go out in one write. `send()` resolves at once while the
+ *   buffered bytes stay under `highWaterMark`, and when written otherwise.
+ * - Closing always ends: the closing handshake is bounded by
+ *   `closeTimeout`, and every way a connection can end — a clean close, a
+ *   protocol violation, a reset, a timeout — settles `closed` once, with a
+ *   close code and, when abnormal, a typed error.
+ *
+ * @module
+ */
+
+import {
+  ClosedError,
+  type CloseInfo,
+  ConnectionError,
+  type Message,
+  Protocol,
+  ProtocolError,
+  ReadyState,
+  type Role,
+  TimeoutError,
+} from "./codec/mod.ts";
+
+/** What {@linkcode WebSocketConnection.send} accepts: text, or binary data. */
+export type SendData = string | ArrayBuffer | ArrayBufferView;
+
+/** Keepalive settings: detect a silent peer and close the connection. */
+export interface KeepaliveOptions {
+  /** Send a ping after this many milliseconds in which nothing arrived from the peer. */
+  pingInterval: number;
+  /**
+   * Close the connection (1006, with a `TimeoutError` `"PONG_TIMEOUT"`) if
+   * the pong does not arrive within this many milliseconds. Default:
+   * `pingInterval`.
+   */
+  pongTimeout?: number;
+}
+
+/** Options shared by every connection, client or server. */
+export interface ConnectionOptions {
+  /**
+   * The largest message accepted, in bytes; a larger one fails the
+   * connection with 1009 as soon as its header arrives. Default 64 MiB
+   * (as Deno's native WebSocket).
+   */
+  maxMessageSize?: number;
+  /** The most frames a message may have; more fails with 1008. Default 100,000. */
+  maxFragments?: number;
+  /** Split outgoing messages into frames of at most this many bytes. Default: no splitting. */
+  fragmentSize?: number;
+  /**
+   * How long the closing handshake may take, in milliseconds, from the
+   * first close frame to the TCP close; after it the connection is closed
+   * anyway. Default 5,000.
+   */
+  closeTimeout?: number;
+  /**
+   * `send()` resolves at once while no more than this many bytes are
+   * buffered, and once its frame is written otherwise. `0` makes every
+   * `send()` wait for its write. Default 16 KiB.
+   */
+  highWaterMark?: number;
+  /**
+   * Stop reading from the socket while this many bytes of received
+   * messages wait to be consumed. Default 1 MiB.
+   */
+  receiveHighWaterMark?: number;
+  /** Ping the peer regularly and close the connection if it stops answering. */
+  keepalive?: KeepaliveOptions;
+}
+
+/** How a connection ended: {@linkcode CloseInfo} and, when abnormal, why. */
+export interface ConnectionCloseInfo extends CloseInfo {
+  /**
+   * Why the connection ended abnormally: a {@linkcode ProtocolError} (the
+   * peer broke the protocol), a {@linkcode ConnectionError} (the transport
+   * failed or closed without a close frame), a {@linkcode TimeoutError}, or
+   * a `HandshakeError` (it never opened). Absent after a clean close.
+   */
+  error?: Error;
+}
+
+/** Options for {@linkcode WebSocketConnection.receive}. */
+export interface ReceiveOptions {
+  /** Stop waiting when this signal aborts; the promise rejects with its reason. */
+  signal?: AbortSignal;
+  /** Stop waiting after this many milliseconds, with a `TimeoutError` `"RECEIVE_TIMEOUT"`. */
+  timeout?: number;
+}
+
+/** Callbacks for {@linkcode WebSocketConnection.listen}. */
+export interface ConnectionListener {
+  /**
+   * Takes every message as it arrives. While set, messages are not queued
+   * for `receive()` or iteration, and the socket is read without pause.
+   */
+  message?: (data: Message) => void;
+  /** The connection opened. */
+  open?: () => void;
+  /** A ping arrived (its pong is already on its way). */
+  ping?: (data: Uint8Array) => void;
+  /** A pong arrived. */
+  pong?: (data: Uint8Array) => void;
+  /** The connection is failing: `close` follows. */
+  error?: (error: Error) => void;
+  /** The connection is closed; always called, once. */
+  close?: (info: ConnectionCloseInfo) => void;
+}
+
+/**
+ * One WebSocket connection, from either side: what `connect()` resolves to
+ * and what a server hands its handler.
+ *
+ * @example Echo every message until the peer closes
+ * ```ts ignore
+ * for await (const message of connection) {
+ *   await connection.send(message);
+ * }
+ * const { code, reason, wasClean } = await connection.closed;
+ * ```
+ */
+export interface WebSocketConnection extends AsyncIterable<Message> {
+  /** The URL: the one connected to (client) or requested (server). */
+  readonly url: string;
+  /** The state: `CONNECTING`, `OPEN`, `CLOSING` or `CLOSED` (WHATWG numbering). */
+  readonly readyState: ReadyState;
+  /** The negotiated subprotocol; empty if none. */
+  readonly protocol: string;
+  /** The negotiated extensions, as a `Sec-WebSocket-Extensions` value; empty if none. */
+  readonly extensions: string;
+  /** The handshake headers from the peer: the response (client) or the request (server). */
+  readonly headers: Headers;
+  /** Bytes queued by `send()` and not yet written to the socket. */
+  readonly bufferedAmount: number;
+  /** Resolves when the connection opens; rejects if it never does. */
+  readonly opened: Promise<void>;
+  /** Resolves once, when the connection is closed, however it ended. Never rejects. */
+  readonly closed: Promise<ConnectionCloseInfo>;
+  /** Received messages as a stream (pull-based; cancelling it closes the connection). */
+  readonly readable: ReadableStream<Message>;
+  /** A stream to send messages into, with the connection's backpressure. */
+  readonly writable: WritableStream<SendData>;
+
+  /**
+   * Sends a message: a string as text, binary data as binary.
+   *
+   * @returns A promise that resolves at once while the buffered bytes stay
+   * under `highWaterMark`, and once the frame is written otherwise; it
+   * rejects with a `ClosedError` if the connection is closing or closed.
+   * Binary data is not copied when large: leave it alone until then.
+   */
+  send(data: SendData): Promise<void>;
+  /**
+   * Sends a ping and measures the round trip.
+   *
+   * @param data Up to 125 bytes; by default a unique payload.
+   * @returns The round-trip time in milliseconds, when the pong arrives.
+   */
+  ping(data?: Uint8Array | string): Promise<number>;
+  /** Sends an unsolicited pong (a one-way heartbeat). */
+  pong(data?: Uint8Array | string): Promise<void>;
+  /**
+   * Starts the closing handshake and waits for it, bounded by `closeTimeout`.
+   *
+   * @param code The close code (1000, 1001, 1011, 3000–4999…); omit for none.
+   * @param reason At most 123 bytes of UTF-8.
+   * @returns The same result as `closed`.
+   * @throws {RangeError} If the code cannot be sent or the reason is too long.
+   */
+  close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;
+  /**
+   * Receives the next message.
+   *
+   * @returns The message: text as a string, binary as a `Uint8Array`.
+   * Rejects with a `ClosedError` once the connection has closed cleanly and
+   * every message has been received, with the error that ended it if it
+   * closed abnormally, or with a `TimeoutError` or the signal's reason.
+   */
+  receive(options?: ReceiveOptions): Promise<Message>;
+  /**
+   * Sets callbacks for the connection's events. A `message` callback takes
+   * messages as they arrive instead of queueing them (push delivery, as
+   * the WHATWG `WebSocket` does); the others only observe.
+   */
+  listen(listener: ConnectionListener): void;
+  /** Iterates over received messages; ends quietly after a clean close. */
+  [Symbol.asyncIterator](): AsyncIterator<Message>;
+}
+
+/** What a completed opening handshake settled. */
+export interface OpenInfo {
+  /** The negotiated subprotocol. */
+  protocol: string;
+  /** The negotiated extensions header value. */
+  extensions: string;
+  /** The peer's handshake headers. */
+  headers: Headers;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+// An idle connection reads into a small buffer; one that fills it switches
+// to a large one, and goes back after a run of small reads.
+const SMALL_READ = 4 * 1024;
+const LARGE_READ = 64 * 1024;
+const SHRINK_AFTER = 16;
+
+/** Marks a promise as handled, so that nobody awaiting it never crashes the process. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+function rejected<T>(error: Error): Promise<T> {
+  return handled(Promise.reject(error));
+}
+
+function callSafely<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+  if (callback === undefined) return;
+  try {
+    callback(arg);
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function toBytes(data: Uint8Array | string): Uint8Array {
+  return typeof data === "string" ? new TextEncoder().encode(data) : data;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Writes all of `data`, however many calls the socket needs. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let offset = await conn.write(data);
+  while (offset < data.length) offset += await conn.write(data.subarray(offset));
+}
+
+/** Turns a Deno I/O error into a {@linkcode ConnectionError}. */
+export function transportError(error: unknown, what: string): Error {
+  if (error instanceof ConnectionError || error instanceof TimeoutError) return error;
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return new ConnectionError("CONNECTION_REFUSED", `${what}: the connection was refused`, {
+      cause: error,
+    });
+  }
+  if (error instanceof Deno.errors.NotFound) {
+    return new ConnectionError("HOST_NOT_FOUND", `${what}: the host was not found`, {
+      cause: error,
+    });
+  }
+  if (
+    error instanceof Deno.errors.InvalidData ||
+    (error instanceof Error && /certificate|tls/i.test(error.message))
+  ) {
+    return new ConnectionError(
+      "TLS_ERROR",
+      `${what}: the TLS handshake failed (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectionError("CONNECTION_RESET", `${what}: ${message}`, { cause: error });
+}
+
+interface Waiter {
+  resolve: (message: Message) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * What every {@linkcode WebSocketConnection} shares, whatever carries its
+ * frames: the queue of received messages and the `receive()` calls waiting
+ * on it, the listener, iteration, streams, and settling `closed` once.
+ * Subclasses hand messages to `deliver()` and end with `settle()`.
+ */
+export abstract class BaseConnection implements WebSocketConnection {
+  abstract readonly url: string;
+  abstract readonly readyState: ReadyState;
+  abstract readonly protocol: string;
+  abstract readonly extensions: string;
+  abstract readonly headers: Headers;
+  abstract readonly bufferedAmount: number;
+  abstract send(data: SendData): Promise<void>;
+  abstract ping(data?: Uint8Array | string): Promise<number>;
+  abstract pong(data?: Uint8Array | string): Promise<void>;
+  abstract close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;
+
+  /** The callbacks set with `listen()`. */
+  protected listener: ConnectionListener = {};
+  /** Settled by subclasses when the connection opens, or fails to. */
+  protected readonly openedResolvers: PromiseWithResolvers<void> = Promise.withResolvers<void>();
+
+  #queue: (Message | undefined)[] = [];
+  #queueHead = 0;
+  #queuedBytes = 0;
+  #waiters: Waiter[] = [];
+  #closed = Promise.withResolvers<ConnectionCloseInfo>();
+  #result: ConnectionCloseInfo | null = null;
+  #readable: ReadableStream<Message> | undefined;
+  #writable: WritableStream<SendData> | undefined;
+
+  constructor() {
+    handled(this.openedResolvers.promise);
+  }
+
+  get opened(): Promise<void> {
+    return this.openedResolvers.promise;
+  }
+
+  get closed(): Promise<ConnectionCloseInfo> {
+    return this.#closed.promise;
+  }
+
+  /** How the connection ended, once it has. */
+  protected get result(): ConnectionCloseInfo | null {
+    return this.#result;
+  }
+
+  /** Bytes of received messages waiting to be consumed. */
+  protected get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Called when queued messages have been consumed, so a paused reader may go on. */
+  protected onDrained(): void {}
+
+  listen(listener: ConnectionListener): void {
+    this.listener = listener;
+    if (listener.message !== undefined) {
+      // Hand over anything already queued; from now on messages go straight there.
+      while (this.#queueHead < this.#queue.length) callSafely(listener.message, this.#dequeue());
+      this.onDrained();
+    }
+  }
+
+  receive(options: ReceiveOptions = {}): Promise<Message> {
+    if (this.#queueHead < this.#queue.length) return Promise.resolve(this.#dequeue());
+    if (this.#result !== null) return rejected(this.endError());
+    if (this.listener.message !== undefined) {
+      return rejected(
+        new TypeError("Cannot receive: messages go to the listener set with listen()"),
+      );
+    }
+    const { signal, timeout } = options;
+    if (signal?.aborted) return rejected(signal.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<Message>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => settle(undefined, signal!.reason);
+    const settle = (message: Message | undefined, error?: Error) => {
+      const index = this.#waiters.indexOf(waiter);
+      if (index >= 0) this.#waiters.splice(index, 1);
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (error !== undefined) reject(error);
+      else resolve(message!);
+    };
+    const waiter: Waiter = {
+      resolve: (message) => settle(message),
+      reject: (error) => settle(undefined, error),
+    };
+    this.#waiters.push(waiter);
+    if (timeout !== undefined) {
+      timer = setTimeout(
+        () =>
+          settle(
+            undefined,
+            new TimeoutError("RECEIVE_TIMEOUT", `No message arrived within ${timeout} ms`),
+          ),
+        timeout,
+      );
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.onDrained();
+    return handled(promise);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    const next = (): Promise<IteratorResult<Message>> =>
+      this.receive().then(
+        (value) => ({ value, done: false }),
+        (error) => {
+          if (error instanceof ClosedError) return { value: undefined, done: true };
+          throw error;
+        },
+      );
+    return { next, return: () => Promise.resolve({ value: undefined, done: true }) };
+  }
+
+  get readable(): ReadableStream<Message> {
+    return this.#readable ??= new ReadableStream<Message>({
+      pull: async (controller) => {
+        try {
+          controller.enqueue(await this.receive());
+        } catch (error) {
+          if (error instanceof ClosedError) controller.close();
+          else controller.error(error);
+        }
+      },
+      cancel: async () => {
+        await this.close(1000);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  get writable(): WritableStream<SendData> {
+    return this.#writable ??= new WritableStream<SendData>({
+      write: (chunk) => this.send(chunk),
+      close: async () => {
+        await this.close(1000);
+      },
+      abort: async () => {
+        await this.close(1001);
+      },
+    });
+  }
+
+  /** Hands a received message to the listener, a waiting `receive()`, or the queue. */
+  protected deliver(message: Message): void {
+    const onMessage = this.listener.message;
+    if (onMessage !== undefined) {
+      callSafely(onMessage, message);
+      return;
+    }
+    if (this.#waiters.length > 0 && this.#queueHead === this.#queue.length) {
+      this.#waiters[0]!.resolve(message);
+      return;
+    }
+    this.#queue.push(message);
+    this.#queuedBytes += message.length;
+  }
+
+  /** The error for operations after the end: a ClosedError if clean, else what ended it. */
+  protected endError(): Error {
+    const result = this.#result!;
+    if (result.error !== undefined) return result.error;
+    return new ClosedError(result.code, result.reason, "The WebSocket is closed");
+  }
+
+  /** Records how the connection ended and settles everything waiting; runs once. */
+  protected settle(result: ConnectionCloseInfo): void {
+    if (this.#result !== null) return;
+    this.#result = result;
+    const ended = this.endError();
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(ended);
+    this.#closed.resolve(result);
+    callSafely(this.listener.close, result);
+  }
+
+  #dequeue(): Message {
+    const message = this.#queue[this.#queueHead]!;
+    this.#queue[this.#queueHead++] = undefined;
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+    this.#queuedBytes -= message.length;
+    this.onDrained();
+    return message;
+  }
+}
+
+interface PendingPing {
+  payload: Uint8Array;
+  sentAt: number;
+  resolve: (rtt: number) => void;
+  reject: (error: Error) => void;
+}
+
+/** Options for {@linkcode SocketConnection}. */
+export interface SocketConnectionOptions extends ConnectionOptions {
+  /** The side this end plays. */
+  role: Role;
+  /** The connection's URL. */
+  url: string;
+}
+
+/**
+ * The {@linkcode WebSocketConnection} of Duplex's own client and server: a
+ * codec {@linkcode Protocol} over a `Deno.Conn`. It is created `CONNECTING`
+ * and opened by {@linkcode SocketConnection.open} once the handshake is done.
+ */
+export class SocketConnection extends BaseConnection {
+  /** The side this end plays. */
+  readonly role: Role;
+  /** The URL. */
+  readonly url: string;
+
+  readonly #maxMessageSize: number | undefined;
+  readonly #maxFragments: number | undefined;
+  readonly #fragmentSize: number | undefined;
+  readonly #closeTimeout: number;
+  readonly #highWaterMark: number;
+  readonly #receiveHighWaterMark: number;
+  readonly #keepalive: KeepaliveOptions | undefined;
+
+  #protocol: Protocol | null = null;
+  #conn: Deno.Conn | null = null;
+  #state: ReadyState = ReadyState.CONNECTING;
+  #subprotocol = "";
+  #extensions = "";
+  #headers = new Headers();
+
+  // The read loop, when paused for receive-side backpressure.
+  #resumeReading: (() => void) | null = null;
+  #receivedSinceCheck = false;
+
+  // Sending: the promise for bytes queued but not yet taken, and the bytes being written.
+  #batch: PromiseWithResolvers<void> | null = null;
+  #flushQueued = false;
+  #writing = false;
+  #inFlight = 0;
+  #afterDrain: (() => void)[] = [];
+
+  // Closing.
+  #error: Error | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  // Pings and keepalive.
+  #pings: PendingPing[] = [];
+  #pingCount = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #pongDeadline = 0;
+
+  /**
+   * Creates a connection in the `CONNECTING` state.
+   *
+   * @param options The role, URL and connection options.
+   * @throws {RangeError} For a keepalive interval that is not positive.
+   */
+  constructor(options: SocketConnectionOptions) {
+    super();
+    this.role = options.role;
+    this.url = options.url;
+    this.#maxMessageSize = options.maxMessageSize;
+    this.#maxFragments = options.maxFragments;
+    this.#fragmentSize = options.fragmentSize;
+    this.#closeTimeout = options.closeTimeout ?? 5_000;
+    this.#highWaterMark = options.highWaterMark ?? 16 * 1024;
+    this.#receiveHighWaterMark = options.receiveHighWaterMark ?? 1024 * 1024;
+    this.#keepalive = options.keepalive;
+    if (this.#keepalive !== undefined && !(this.#keepalive.pingInterval > 0)) {
+      throw new RangeError("Cannot create connection: keepalive.pingInterval must be positive");
+    }
+  }
+
+  get readyState(): ReadyState {
+    return this.#state;
+  }
+
+  get protocol(): string {
+    return this.#subprotocol;
+  }
+
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  get headers(): Headers {
+    return this.#headers;
+  }
+
+  get bufferedAmount(): number {
+    return (this.#protocol?.bufferedAmount ?? 0) + this.#inFlight;
+  }
+
+  /**
+   * Opens the connection over `conn` once the handshake is done.
+   *
+   * @param conn The transport.
+   * @param leftover Bytes read past the handshake: the first frames.
+   * @param info What the handshake settled.
+   */
+  open(conn: Deno.Conn, leftover: Uint8Array, info: OpenInfo): void {
+    if (this.#state !== ReadyState.CONNECTING) {
+      conn.close();
+      return;
+    }
+    this.#conn = conn;
+    this.#protocol = new Protocol({
+      role: this.role,
+      ...(this.#maxMessageSize !== undefined ? { maxMessageSize: this.#maxMessageSize } : {}),
+      ...(this.#maxFragments !== undefined ? { maxFragments: this.#maxFragments } : {}),
+      ...(this.#fragmentSize !== undefined ? { fragmentSize: this.#fragmentSize } : {}),
+    });
+    this.#subprotocol = info.protocol;
+    this.#extensions = info.extensions;
+    this.#headers = info.headers;
+    this.#state = ReadyState.OPEN;
+    try {
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+    } catch {
+      // Not TCP (a Unix socket, TLS): nothing to tune.
+    }
+    this.#startTimer();
+    this.openedResolvers.resolve();
+    callSafely(this.listener.open, undefined);
+    this.#readLoop(leftover);
+  }
+
+  /**
+   * Ends a connection that never opened (its handshake failed or was
+   * abandoned): `opened` rejects and `closed` resolves with 1006 and `error`.
+   *
+   * @param error Why it never opened.
+   */
+  fail(error: Error): void {
+    if (this.#state !== ReadyState.CONNECTING) return;
+    this.openedResolvers.reject(error);
+    this.#teardown({ code: 1006, reason: "", wasClean: false, closedByPeer: false }, error);
+  }
+
+  send(data: SendData): Promise<void> {
+    const protocol = this.#openProtocol();
+    if (protocol === null) return rejected(this.#notOpen("send"));
+    if (typeof data === "string") protocol.sendText(data);
+    else if (data instanceof Uint8Array) protocol.sendBinary(data);
+    else if (data instanceof ArrayBuffer) protocol.sendBinary(new Uint8Array(data));
+    else if (ArrayBuffer.isView(data)) {
+      protocol.sendBinary(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } else {throw new TypeError(
+        "Cannot send: data must be a string, an ArrayBuffer or an ArrayBufferView",
+      );}
+    return this.#queued();
+  }
+
+  ping(data?: Uint8Array | string): Promise<number> {
+    const protocol = this.#openProtocol();
+    if (protocol === null) return rejected(this.#notOpen("ping"));
+    let payload: Uint8Array;
+    if (data === undefined) {
+      // A payload of our own, so that the pong can be matched to this ping.
+      payload = new Uint8Array(8);
+      new DataView(payload.buffer).setFloat64(0, ++this.#pingCount);
+    } else {
+      payload = toBytes(data).slice();
+    }
+    protocol.ping(payload); // throws RangeError over 125 bytes
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    this.#pings.push({ payload, sentAt: performance.now(), resolve, reject });
+    this.#queued();
+    return handled(promise);
+  }
+
+  pong(data?: Uint8Array | string): Promise<void> {
+    const protocol = this.#openProtocol();
+    if (protocol === null) return rejected(this.#notOpen("pong"));
+    protocol.pong(data === undefined ? undefined : toBytes(data));
+    return this.#queued();
+  }
+
+  close(code?: number, reason?: string): Promise<ConnectionCloseInfo> {
+    if (this.#state === ReadyState.CONNECTING) {
+      this.fail(new ClosedError(1006, "", "The WebSocket was closed before it opened"));
+      return this.closed;
+    }
+    const protocol = this.#openProtocol();
+    if (protocol === null || this.result !== null) return this.closed;
+    protocol.close(code, reason); // throws RangeError for a code or reason that cannot be sent
+    this.#state = ReadyState.CLOSING;
+    this.#startCloseTimer();
+    this.#queued();
+    return this.closed;
+  }
+
+  protected override onDrained(): void {
+    const resume = this.#resumeReading;
+    if (resume !== null && this.queuedBytes < this.#receiveHighWaterMark) {
+      this.#resumeReading = null;
+      resume();
+    }
+  }
+
+  /** The protocol if messages may be sent, else null. */
+  #openProtocol(): Protocol | null {
+    const protocol = this.#protocol;
+    return this.#state === ReadyState.OPEN && protocol !== null &&
+        protocol.state === ReadyState.OPEN
+      ? protocol
+      : null;
+  }
+
+  #notOpen(what: string): Error {
+    if (this.#state === ReadyState.CONNECTING) {
+      return new DOMException(
+        `Cannot ${what}: the WebSocket is still connecting`,
+        "InvalidStateError",
+      );
+    }
+    const info = this.result ?? this.#protocol?.closeInfo;
+    return new ClosedError(
+      info?.code ?? 1006,
+      info?.reason ?? "",
+      `Cannot ${what}: the WebSocket is closing or closed`,
+    );
+  }
+
+  async #readLoop(leftover: Uint8Array): Promise<void> {
+    const conn = this.#conn!;
+    let buffer = new Uint8Array(SMALL_READ);
+    let smallReads = 0;
+    try {
+      if (leftover.length > 0) this.#receive(leftover);
+      while (this.result === null) {
+        if (
+          this.queuedBytes >= this.#receiveHighWaterMark && this.listener.message === undefined &&
+          this.#protocol!.state === ReadyState.OPEN
+        ) {
+          // Receive-side backpressure: wait until the application catches up.
+          await new Promise<void>((resolve) => this.#resumeReading = resolve);
+          continue;
+        }
+        const n = await conn.read(buffer);
+        if (n === null) {
+          this.#onEof();
+          return;
+        }
+        this.#receivedSinceCheck = true;
+        this.#receive(buffer.subarray(0, n));
+        if (n === buffer.length) {
+          if (buffer.length === SMALL_READ) buffer = new Uint8Array(LARGE_READ);
+          smallReads = 0;
+        } else if (
+          buffer.length === LARGE_READ && n <= SMALL_READ && ++smallReads >= SHRINK_AFTER
+        ) {
+          buffer = new Uint8Array(SMALL_READ);
+          smallReads = 0;
+        }
+      }
+    } catch (error) {
+      if (this.result === null) this.#onTransportError(error, "Cannot read from the WebSocket");
+    }
+  }
+
+  #receive(bytes: Uint8Array): void {
+    const protocol = this.#protocol!;
+    const events = protocol.receive(bytes);
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      switch (event.type) {
+        case "message":
+          this.deliver(event.data);
+          break;
+        case "ping":
+          callSafely(this.listener.ping, event.data);
+          break;
+        case "pong":
+          this.#onPong(event.data);
+          break;
+        case "error":
+          this.#error ??= event.error;
+          callSafely(this.listener.error, event.error as Error);
+          break;
+        case "close":
+          this.#onProtocolClosed();
+          break;
+      }
+    }
+    if (protocol.bufferedAmount > 0) this.#queued();
+  }
+
+  #onPong(data: Uint8Array): void {
+    const pings = this.#pings;
+    const index = pings.findIndex((ping) => sameBytes(ping.payload, data));
+    if (index >= 0) {
+      // A pong answers its ping and every ping sent before it (RFC 6455
+      // §5.5.3: a peer may answer only the most recent one).
+      const now = performance.now();
+      for (const ping of pings.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
+    }
+    this.#pongDeadline = 0;
+    callSafely(this.listener.pong, data);
+  }
+
+  /** The protocol reached CLOSED: send what is owed, then end the transport. */
+  #onProtocolClosed(): void {
+    this.#state = ReadyState.CLOSING;
+    this.#startCloseTimer();
+    this.#queued();
+    this.#whenDrained(() => {
+      if (this.result !== null) return;
+      // RFC 6455 §7.1.1: the server closes the TCP connection first; the
+      // client waits for it. A half-close lets the peer read our close frame
+      // before the connection goes away; the read loop then sees its EOF.
+      if (this.role === "server" || this.#error !== undefined) {
+        this.#conn!.closeWrite().catch(() => this.#finish());
+      }
+    });
+  }
+
+  #onEof(): void {
+    const protocol = this.#protocol!;
+    if (protocol.state === ReadyState.CLOSED) {
+      this.#finish();
+      return;
+    }
+    protocol.receiveEof();
+    this.#teardown(
+      protocol.closeInfo!,
+      new ConnectionError(
+        "CONNECTION_CLOSED",
+        "The peer closed the connection without a close frame",
+      ),
+    );
+  }
+
+  #onTransportError(error: unknown, what: string): void {
+    const protocol = this.#protocol!;
+    if (
+      protocol.state === ReadyState.CLOSED && this.#error === undefined &&
+      protocol.closeInfo!.wasClean
+    ) {
+      // The handshake was over: a reset now loses nothing.
+      this.#finish();
+      return;
+    }
+    protocol.receiveEof();
+    this.#teardown(protocol.closeInfo!, this.#error ?? transportError(error, what));
+  }
+
+  /** Ends the transport after the protocol closed. */
+  #finish(): void {
+    this.#teardown(this.#protocol!.closeInfo!, this.#error);
+  }
+
+  #startCloseTimer(): void {
+    if (this.#closeTimer !== undefined) return;
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = undefined;
+      const protocol = this.#protocol!;
+      if (protocol.state === ReadyState.CLOSED) {
+        // The handshake completed but the peer kept the TCP connection open.
+        this.#finish();
+        return;
+      }
+      protocol.receiveEof();
+      this.#teardown(
+        protocol.closeInfo!,
+        new TimeoutError(
+          "CLOSE_TIMEOUT",
+          `The closing handshake took longer than ${this.#closeTimeout} ms`,
+        ),
+      );
+    }, this.#closeTimeout);
+  }
+
+  /**
+   * Keepalive: one timer per connection. A ping goes out once nothing has
+   * arrived for `pingInterval`; no pong within `pongTimeout` ends the
+   * connection. A busy connection is never pinged.
+   */
+  #startTimer(): void {
+    const keepalive = this.#keepalive;
+    if (keepalive === undefined) return;
+    const { pingInterval } = keepalive;
+    const pongTimeout = keepalive.pongTimeout ?? pingInterval;
+    let lastActive = performance.now();
+    const tick = () => {
+      if (this.#state !== ReadyState.OPEN) return;
+      const now = performance.now();
+      if (this.#receivedSinceCheck) {
+        this.#receivedSinceCheck = false;
+        lastActive = now;
+      }
+      if (this.#pongDeadline !== 0) {
+        if (now < this.#pongDeadline) return;
+        const protocol = this.#protocol!;
+        protocol.receiveEof();
+        this.#teardown(
+          protocol.closeInfo!,
+          new TimeoutError("PONG_TIMEOUT", `No pong within ${pongTimeout} ms of a keepalive ping`),
+        );
+        return;
+      }
+      if (now - lastActive >= pingInterval) {
+        this.#pongDeadline = now + pongTimeout;
+        this.ping();
+      }
+    };
+    // Tick often enough to notice a missed pong on time.
+    this.#timer = setInterval(tick, Math.max(1, Math.min(pingInterval, pongTimeout) / 4));
+  }
+
+  /** Notes that frames were queued; returns the promise `send()` hands out. */
+  #queued(): Promise<void> {
+    if (!this.#flushQueued && !this.#writing) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
+    if (this.bufferedAmount <= this.#highWaterMark) return RESOLVED;
+    return (this.#batch ??= handledResolvers()).promise;
+  }
+
+  #whenDrained(callback: () => void): void {
+    if (!this.#writing && !this.#flushQueued && (this.#protocol?.bufferedAmount ?? 0) === 0) {
+      callback();
+    } else this.#afterDrain.push(callback);
+  }
+
+  /** The write loop: everything queued so far, in as few writes as the encoder allows. */
+  #flush = async (): Promise<void> => {
+    this.#flushQueued = false;
+    const conn = this.#conn;
+    const protocol = this.#protocol;
+    if (this.#writing || conn === null || protocol === null || this.result !== null) return;
+    this.#writing = true;
+    try {
+      while (true) {
+        const batch = this.#batch;
+        this.#batch = null;
+        const chunks = protocol.dataToSend();
+        if (chunks.length === 0) {
+          batch?.resolve();
+          break;
+        }
+        let total = 0;
+        for (let i = 0; i < chunks.length; i++) total += chunks[i]!.length;
+        this.#inFlight = total;
+        for (let i = 0; i < chunks.length; i++) await writeAll(conn, chunks[i]!);
+        this.#inFlight = 0;
+        batch?.resolve();
+      }
+    } catch (error) {
+      this.#inFlight = 0;
+      this.#writing = false;
+      if (this.result === null) this.#onTransportError(error, "Cannot write to the WebSocket");
+      return;
+    }
+    this.#writing = false;
+    const callbacks = this.#afterDrain;
+    if (callbacks.length > 0) {
+      this.#afterDrain = [];
+      for (const callback of callbacks) callback();
+    }
+  };
+
+  /** Closes the transport and settles every promise; runs once. */
+  #teardown(info: CloseInfo, error?: Error): void {
+    if (this.result !== null) return;
+    this.#state = ReadyState.CLOSED;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#closeTimer = undefined;
+    this.#timer = undefined;
+    try {
+      this.#conn?.close();
+    } catch {
+      // Already closed.
+    }
+    const result: ConnectionCloseInfo = error === undefined || info.wasClean
+      ? { ...info }
+      : { ...info, error };
+    if (result.error !== undefined && !(result.error instanceof ProtocolError)) {
+      // A protocol error was reported when it happened.
+      callSafely(this.listener.error, result.error);
+    }
+    this.settle(result);
+    const ended = this.endError();
+    this.#batch?.reject(ended);
+    this.#batch = null;
+    for (const ping of this.#pings.splice(0)) ping.reject(ended);
+    this.#afterDrain = [];
+    const resume = this.#resumeReading;
+    this.#resumeReading = null;
+    resume?.();
+  }
+}
+
+function handledResolvers(): PromiseWithResolvers<void> {
+  const resolvers = Promise.withResolvers<void>();
+  handled(resolvers.promise);
+  return resolvers;
+}
