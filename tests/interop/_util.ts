@@ -1,0 +1,56 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// Helpers for interop tests against peers we did not write.
+
+/** Message sizes every interop test covers: each length encoding and its edges, up to 16 MiB. */
+export const SIZES: number[] = [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20];
+
+/** A deterministic payload of `size` bytes. */
+export function binaryOf(size: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+}
+
+/** A deterministic text of `size` UTF-8 bytes, mixing 1-, 2- and 3-byte characters. */
+export function textOf(size: number): string {
+  const unit = "aé€"; // 1 + 2 + 3 = 6 bytes
+  const text = unit.repeat(Math.floor(size / 6));
+  return text + "x".repeat(size - Math.floor(size / 6) * 6);
+}
+
+/** Resolves with the first event of `type` from a WHATWG event target. */
+export function once<E extends Event>(target: EventTarget, type: string): Promise<E> {
+  return new Promise((resolve) =>
+    target.addEventListener(type, (event) => resolve(event as E), { once: true })
+  );
+}
+
+/** Resolves with the next `n` events of `type`, as they arrive. */
+export function collect<E extends Event>(
+  target: EventTarget,
+  type: string,
+  n: number,
+): Promise<E[]> {
+  return new Promise((resolve) => {
+    const events: E[] = [];
+    const listener = (event: Event) => {
+      events.push(event as E);
+      if (events.length === n) {
+        target.removeEventListener(type, listener);
+        resolve(events);
+      }
+    };
+    target.addEventListener(type, listener);
+  });
+}
+
+/** Whether two byte arrays are equal; faster than deepEqual on megabytes. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

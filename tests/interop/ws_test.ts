@@ -1,0 +1,352 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// Interop with npm:ws, which we did not write, run under Deno: Duplex's
+// client against a ws WebSocketServer, and a ws client against Duplex's serve().
+import assert from "node:assert/strict";
+import type { IncomingMessage } from "node:http";
+import type { Buffer } from "node:buffer";
+import * as ws from "npm:ws@8.18.3";
+import { connect, HandshakeError, serve, upgradeWebSocket } from "../../mod.ts";
+import { binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
+
+// The part of ws's API these tests use (ws ships no types, and @types/ws
+// would bring Node's global types into every test).
+type Listener = (...args: never[]) => void;
+interface WsSocket {
+  readonly protocol: string;
+  send(data: string | Uint8Array, options?: { binary?: boolean; fin?: boolean }): void;
+  ping(data?: string): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: string, listener: Listener): WsSocket;
+  once(event: string, listener: Listener): WsSocket;
+}
+interface WsServerInstance {
+  on(event: string, listener: Listener): WsServerInstance;
+  once(event: string, listener: Listener): WsServerInstance;
+  address(): { port: number };
+  close(callback: () => void): void;
+}
+const { WebSocket: WsClient, WebSocketServer } = ws as unknown as {
+  WebSocket: new (url: string, protocols?: string[], options?: Record<string, unknown>) => WsSocket;
+  WebSocketServer: new (options: Record<string, unknown>) => WsServerInstance;
+};
+
+interface WsServer {
+  url: string;
+  seen: {
+    headers?: IncomingMessage["headers"];
+    close?: { code: number; reason: string };
+    pongs: string[];
+  };
+  closed: Promise<{ code: number; reason: string }>;
+  stop(): Promise<void>;
+}
+
+/** A ws echo server with a few scripted commands. */
+async function wsServer(): Promise<WsServer> {
+  const closed = Promise.withResolvers<{ code: number; reason: string }>();
+  const seen: WsServer["seen"] = { pongs: [] };
+  const wss = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    handleProtocols: (protocols: Set<string>) => (protocols.has("chat.v2") ? "chat.v2" : false),
+    verifyClient: (
+      info: { req: IncomingMessage },
+      done: (
+        ok: boolean,
+        code?: number,
+        message?: string,
+        headers?: Record<string, string>,
+      ) => void,
+    ) => {
+      if (info.req.headers.authorization === "Bearer wrong") {
+        done(false, 401, "bad token", { "www-authenticate": "Bearer" });
+      } else done(true);
+    },
+  });
+  await new Promise((resolve) => wss.once("listening", resolve));
+  wss.on("connection", (socket: WsSocket, request: IncomingMessage) => {
+    seen.headers = request.headers;
+    socket.on("pong", (data: Buffer) => seen.pongs.push(data.toString()));
+    socket.on(
+      "close",
+      (code: number, reason: Buffer) => closed.resolve({ code, reason: reason.toString() }),
+    );
+    socket.on("message", (data: Buffer, isBinary: boolean) => {
+      const text = isBinary ? "" : data.toString();
+      if (text === "fragments please") {
+        // Three fragments of one text message, then one of binary.
+        socket.send("Hel", { fin: false });
+        socket.send("lo, ", { fin: false });
+        socket.send("world", { fin: true });
+        socket.send(new Uint8Array([1, 2]), { binary: true, fin: false });
+        socket.send(new Uint8Array([3]), { binary: true, fin: true });
+      } else if (text === "ping me") {
+        socket.ping("from ws");
+      } else if (text === "close 4001") {
+        socket.close(4001, "ws says bye");
+      } else {
+        socket.send(data, { binary: isBinary });
+      }
+    });
+  });
+  const port = (wss.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    seen,
+    closed: closed.promise,
+    stop: () => new Promise((resolve) => wss.close(() => resolve())),
+  };
+}
+
+Deno.test("Duplex client echoes text and binary of 0 B to 16 MiB through a ws server", async () => {
+  const server = await wsServer();
+  const client = await connect(server.url);
+  for (const size of SIZES) {
+    const text = textOf(size);
+    await client.send(text);
+    assert.equal(await client.receive(), text, `text of ${size} bytes`);
+    const bytes = binaryOf(size);
+    await client.send(bytes);
+    const echoed = await client.receive();
+    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
+  }
+  await client.close(1000);
+  await server.closed;
+  await server.stop();
+});
+
+Deno.test("Duplex client reassembles fragmented messages a ws server sends", async () => {
+  const server = await wsServer();
+  const client = await connect(server.url);
+  await client.send("fragments please");
+  assert.equal(await client.receive(), "Hello, world");
+  assert.deepEqual(await client.receive(), new Uint8Array([1, 2, 3]));
+  await client.close();
+  await server.closed;
+  await server.stop();
+});
+
+Deno.test("pings cross between Duplex's client and a ws server both ways", async () => {
+  const server = await wsServer();
+  const client = await connect(server.url);
+  const pinged = Promise.withResolvers<Uint8Array>();
+  client.listen({ ping: (data) => pinged.resolve(data) });
+  // Duplex pings ws: ws answers, and the round trip is measured.
+  const rtt = await client.ping("from duplex");
+  assert.ok(rtt >= 0);
+  // ws pings Duplex: Duplex answers automatically.
+  client.listen({ ping: (data) => pinged.resolve(data) });
+  await client.send("ping me");
+  assert.equal(new TextDecoder().decode(await pinged.promise), "from ws");
+  const deadline = Date.now() + 2000;
+  while (server.seen.pongs.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.deepEqual(server.seen.pongs, ["from ws"]);
+  await client.close();
+  await server.closed;
+  await server.stop();
+});
+
+Deno.test("close codes cross between Duplex's client and a ws server both ways", async () => {
+  const first = await wsServer();
+  const client = await connect(first.url);
+  assert.deepEqual(await client.close(4000, "duplex says bye"), {
+    code: 4000,
+    reason: "duplex says bye", // ws echoes the reason
+    wasClean: true,
+    closedByPeer: false,
+  });
+  assert.deepEqual(await first.closed, { code: 4000, reason: "duplex says bye" });
+  await first.stop();
+
+  const second = await wsServer();
+  const other = await connect(second.url);
+  await other.send("close 4001");
+  assert.deepEqual(await other.closed, {
+    code: 4001,
+    reason: "ws says bye",
+    wasClean: true,
+    closedByPeer: true,
+  });
+  assert.deepEqual(await second.closed, { code: 4001, reason: "" });
+  await second.stop();
+});
+
+Deno.test("Duplex client negotiates a subprotocol with ws and sends its custom headers", async () => {
+  const server = await wsServer();
+  const client = await connect(server.url, {
+    protocols: ["chat.v1", "chat.v2"],
+    headers: { authorization: "Bearer t0ken", "x-trace": "abc" },
+  });
+  assert.equal(client.protocol, "chat.v2");
+  assert.equal(server.seen.headers?.authorization, "Bearer t0ken");
+  assert.equal(server.seen.headers?.["x-trace"], "abc");
+  await client.close();
+  await server.closed;
+  await server.stop();
+});
+
+Deno.test("Duplex client surfaces ws's 401 refusal as a HandshakeError with status, headers and body", async () => {
+  const server = await wsServer();
+  await assert.rejects(
+    connect(server.url, { headers: { authorization: "Bearer wrong" } }),
+    (error) => {
+      assert.ok(error instanceof HandshakeError);
+      assert.equal(error.status, 401);
+      assert.equal(error.headers.get("www-authenticate"), "Bearer");
+      assert.equal(error.body, "bad token");
+      return true;
+    },
+  );
+  await server.stop();
+});
+
+/** A Duplex echo server for ws clients. */
+function duplexServer() {
+  const closes: { code: number; reason: string }[] = [];
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request, {
+      protocol: (offered) => offered.find((protocol) => protocol.startsWith("chat.")),
+      headers: { "set-cookie": "session=abc; HttpOnly", "x-server": "duplex" },
+      allowedOrigins: ["https://good.example"],
+    });
+    (async () => {
+      for await (const message of connection) {
+        if (message === "close 4002") await connection.close(4002, "duplex says bye");
+        else if (message === "ping me") {
+          await connection.send(`rtt ${await connection.ping("from duplex")}`);
+        } else await connection.send(message);
+      }
+    })().catch(() => {});
+    connection.closed.then(({ code, reason }) => closes.push({ code, reason }));
+    return response;
+  });
+  return { server, closes, url: `ws://127.0.0.1:${server.addr.port}/` };
+}
+
+function wsOpen(url: string, protocols?: string[], options?: Record<string, unknown>) {
+  const ws = new WsClient(url, protocols, options);
+  const upgrade = new Promise<IncomingMessage>((resolve) => ws.once("upgrade", resolve));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
+  );
+  const messages: { data: Buffer; isBinary: boolean }[] = [];
+  const waiting: ((message: { data: Buffer; isBinary: boolean }) => void)[] = [];
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    const message = { data, isBinary };
+    const next = waiting.shift();
+    if (next) next(message);
+    else messages.push(message);
+  });
+  const receive = () =>
+    new Promise<{ data: Buffer; isBinary: boolean }>((resolve) => {
+      const message = messages.shift();
+      if (message) resolve(message);
+      else waiting.push(resolve);
+    });
+  return { ws, upgrade, opened, closed, receive };
+}
+
+Deno.test("a ws client echoes text and binary of 0 B to 16 MiB through Duplex's server", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url);
+  await client.opened;
+  for (const size of SIZES) {
+    const text = textOf(size);
+    client.ws.send(text);
+    const echoedText = await client.receive();
+    assert.equal(echoedText.isBinary, false);
+    assert.equal(echoedText.data.toString(), text, `text of ${size} bytes`);
+    const bytes = binaryOf(size);
+    client.ws.send(bytes);
+    const echoed = await client.receive();
+    assert.equal(echoed.isBinary, true);
+    assert.ok(sameBytes(new Uint8Array(echoed.data), bytes), `binary of ${size} bytes`);
+  }
+  client.ws.close(1000);
+  await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("Duplex's server reassembles fragmented messages from a ws client", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url);
+  await client.opened;
+  client.ws.send("Hel", { fin: false });
+  client.ws.send("lo", { fin: true });
+  client.ws.send(new Uint8Array([9, 8]), { binary: true, fin: false });
+  client.ws.send(new Uint8Array([7]), { binary: true, fin: true });
+  assert.equal((await client.receive()).data.toString(), "Hello");
+  assert.deepEqual(new Uint8Array((await client.receive()).data), new Uint8Array([9, 8, 7]));
+  client.ws.close();
+  await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("pings cross between a ws client and Duplex's server both ways", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url);
+  await client.opened;
+  const pong = new Promise<Buffer>((resolve) => client.ws.once("pong", resolve));
+  client.ws.ping("from ws");
+  assert.equal((await pong).toString(), "from ws");
+  const ping = new Promise<Buffer>((resolve) => client.ws.once("ping", resolve));
+  client.ws.send("ping me");
+  assert.equal((await ping).toString(), "from duplex");
+  assert.match((await client.receive()).data.toString(), /^rtt \d+(\.\d+)?$/);
+  client.ws.close();
+  await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("close codes cross between a ws client and Duplex's server both ways", async () => {
+  const { server, closes, url } = duplexServer();
+  const first = wsOpen(url);
+  await first.opened;
+  first.ws.close(4003, "ws says bye");
+  assert.deepEqual(await first.closed, { code: 4003, reason: "" });
+  const second = wsOpen(url);
+  await second.opened;
+  second.ws.send("close 4002");
+  assert.deepEqual(await second.closed, { code: 4002, reason: "duplex says bye" });
+  await server.shutdown();
+  assert.deepEqual(closes.sort((a, b) => a.code - b.code), [
+    { code: 4002, reason: "duplex says bye" },
+    { code: 4003, reason: "ws says bye" },
+  ]);
+});
+
+Deno.test("a ws client gets Duplex's subprotocol choice and 101 response headers", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url, ["mqtt", "chat.v3"]);
+  const response = await client.upgrade;
+  await client.opened;
+  assert.equal(client.ws.protocol, "chat.v3");
+  assert.deepEqual(response.headers["set-cookie"], ["session=abc; HttpOnly"]);
+  assert.equal(response.headers["x-server"], "duplex");
+  client.ws.close();
+  await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("Duplex's server refuses a ws client from an origin it does not allow with 403", async () => {
+  const { server, url } = duplexServer();
+  const ws = new WsClient(url, [], { origin: "https://evil.example" });
+  ws.on("error", () => {}); // terminate() during the handshake reports one
+  const status = await new Promise<number>((resolve) => {
+    ws.once("unexpected-response", (_request: unknown, response: IncomingMessage) => {
+      resolve(response.statusCode ?? 0);
+      response.resume();
+      ws.terminate();
+    });
+  });
+  assert.equal(status, 403);
+  await new Promise((resolve) => ws.once("close", resolve));
+  await server.shutdown();
+});
