@@ -9,7 +9,7 @@
  */
 
 import { type Message, ReadyState } from "./codec/mod.ts";
-import { type ConnectOptions, startClient } from "./client.ts";
+import { type ConnectOptions, startClient } from "./_client.ts";
 import type { ConnectionCloseInfo, WebSocketConnection } from "./connection.ts";
 
 /** Options for the {@linkcode WebSocket} constructor: Deno's, plus all of `connect()`'s. */
@@ -17,8 +17,6 @@ export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
   /** Subprotocols to offer, in order of preference. */
   protocols?: string | string[];
 }
-
-type EventHandler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
 
 // A server adopts a connection by constructing a WebSocket while this is set.
 let adopting: { connection: WebSocketConnection; binaryType: BinaryType } | undefined;
@@ -177,31 +175,33 @@ export class WebSocket extends EventTarget {
   }
 
   /** Called on `open`. */
-  get onopen(): EventHandler<Event> {
-    return this.#getHandler("open") as EventHandler<Event>;
+  get onopen(): ((this: WebSocket, event: Event) => unknown) | null {
+    return this.#getHandler("open") as ((this: WebSocket, event: Event) => unknown) | null;
   }
-  set onopen(handler: EventHandler<Event>) {
+  set onopen(handler: ((this: WebSocket, event: Event) => unknown) | null) {
     this.#setHandler("open", handler);
   }
   /** Called on `message`. */
-  get onmessage(): EventHandler<MessageEvent> {
-    return this.#getHandler("message") as EventHandler<MessageEvent>;
+  get onmessage(): ((this: WebSocket, event: MessageEvent) => unknown) | null {
+    return this.#getHandler("message") as
+      | ((this: WebSocket, event: MessageEvent) => unknown)
+      | null;
   }
-  set onmessage(handler: EventHandler<MessageEvent>) {
+  set onmessage(handler: ((this: WebSocket, event: MessageEvent) => unknown) | null) {
     this.#setHandler("message", handler);
   }
   /** Called on `close`. */
-  get onclose(): EventHandler<CloseEvent> {
-    return this.#getHandler("close") as EventHandler<CloseEvent>;
+  get onclose(): ((this: WebSocket, event: CloseEvent) => unknown) | null {
+    return this.#getHandler("close") as ((this: WebSocket, event: CloseEvent) => unknown) | null;
   }
-  set onclose(handler: EventHandler<CloseEvent>) {
+  set onclose(handler: ((this: WebSocket, event: CloseEvent) => unknown) | null) {
     this.#setHandler("close", handler);
   }
   /** Called on `error`. */
-  get onerror(): EventHandler<Event> {
-    return this.#getHandler("error") as EventHandler<Event>;
+  get onerror(): ((this: WebSocket, event: Event) => unknown) | null {
+    return this.#getHandler("error") as ((this: WebSocket, event: Event) => unknown) | null;
   }
-  set onerror(handler: EventHandler<Event>) {
+  set onerror(handler: ((this: WebSocket, event: Event) => unknown) | null) {
     this.#setHandler("error", handler);
   }
 

@@ -1,0 +1,227 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// The client's handshake machinery, shared by connect() and the WHATWG
+// WebSocket class. Internal: the public face is client.ts.
+
+import {
+  acceptKey,
+  BodyDecoder,
+  bodyFraming,
+  buildUpgradeRequest,
+  ConnectionError,
+  formatExtensions,
+  HandshakeError,
+  HttpHeadReader,
+  parseResponseHead,
+  parseUrl,
+  type ResponseHead,
+  serializeRequestHead,
+  TimeoutError,
+  type UpgradeRequest,
+  validateUpgradeResponse,
+  type WebSocketUrl,
+} from "./codec/mod.ts";
+import {
+  type ConnectionOptions,
+  SocketConnection,
+  transportError,
+  writeAll,
+} from "./connection.ts";
+
+/** Options for {@linkcode connect}: the connection options, and how to open it. */
+export interface ConnectOptions extends ConnectionOptions {
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: string | readonly string[];
+  /**
+   * Extra handshake headers: Authorization, Origin, Cookie… CR, LF and
+   * other control characters are refused, as are the handshake's own headers.
+   */
+  headers?: HeadersInit;
+  /** Cancels the connection attempt and the handshake; `connect()` rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** The most milliseconds the TCP, TLS and WebSocket handshakes may take together. Default 10,000. */
+  handshakeTimeout?: number;
+  /** Extra trusted root certificates (PEM) for `wss://`, such as a test CA. */
+  caCerts?: string[];
+  /** The TLS server name to send and verify, when it differs from the URL's host. */
+  serverName?: string;
+  /**
+   * An already-open connection to use instead of dialing: a Unix socket, a
+   * tunnel, or a TLS connection you set up. The URL still gives the `Host`
+   * header and the path.
+   */
+  transport?: Deno.Conn;
+  /** The largest handshake response head accepted, in bytes. Default 16 KiB. */
+  maxHeadSize?: number;
+}
+
+// A refusal's body is kept for the error, up to this size.
+const MAX_REFUSAL_BODY = 64 * 1024;
+
+/**
+ * Starts connecting in the background; the connection is `CONNECTING` until
+ * it opens or fails. The WHATWG `WebSocket` class is built on this.
+ *
+ * @throws {SyntaxError} For an invalid URL or subprotocol.
+ * @throws {TypeError} For an invalid header.
+ */
+export function startClient(url: string | URL, options: ConnectOptions = {}): SocketConnection {
+  const target = parseUrl(url);
+  const protocols = typeof options.protocols === "string"
+    ? [options.protocols]
+    : [...(options.protocols ?? [])];
+  const request = buildUpgradeRequest(target, {
+    protocols,
+    ...(options.headers !== undefined ? { headers: options.headers } : {}),
+  });
+  const connection = new SocketConnection({ ...options, role: "client", url: target.href });
+  handshake(connection, target, request, options);
+  return connection;
+}
+
+async function handshake(
+  connection: SocketConnection,
+  target: WebSocketUrl,
+  request: UpgradeRequest,
+  options: ConnectOptions,
+): Promise<void> {
+  const what = `Cannot connect to ${target.href}`;
+  // Cancelling (timeout, abort) closes whatever is open, which makes the
+  // pending operation fail; `cancelled` then says why.
+  const cancel = new AbortController();
+  let cancelled: Error | undefined;
+  let conn: Deno.Conn | undefined = options.transport;
+  const stop = (reason: Error) => {
+    if (cancelled !== undefined) return;
+    cancelled = reason;
+    cancel.abort(reason);
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+  };
+  const timeout = options.handshakeTimeout ?? 10_000;
+  const timer = setTimeout(
+    () =>
+      stop(
+        new TimeoutError(
+          "HANDSHAKE_TIMEOUT",
+          `${what}: the handshake took longer than ${timeout} ms`,
+        ),
+      ),
+    timeout,
+  );
+  const signal = options.signal;
+  const onAbort = () => stop(signal!.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const expectedAccept = acceptKey(request.key);
+    if (cancelled !== undefined) throw cancelled;
+    if (conn === undefined) {
+      try {
+        conn = await dial(target, options, cancel.signal, (opened) => conn = opened);
+      } catch (error) {
+        throw cancelled ?? transportError(error, what);
+      }
+    }
+    if (cancelled !== undefined) throw cancelled;
+    await writeAll(conn, serializeRequestHead("GET", target.resource, request.headers));
+    const reader = new HttpHeadReader({ maxHeadSize: options.maxHeadSize ?? 16 * 1024 });
+    const buffer = new Uint8Array(16 * 1024);
+    let head: Uint8Array | undefined;
+    while (head === undefined) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        throw new ConnectionError(
+          "CONNECTION_CLOSED",
+          `${what}: the server closed the connection during the handshake`,
+        );
+      }
+      head = reader.push(buffer.subarray(0, n));
+    }
+    const response = parseResponseHead(head);
+    if (response.status !== 101) {
+      const body = await readRefusal(conn, response, reader.rest);
+      throw new HandshakeError(
+        "UNEXPECTED_STATUS",
+        response.status,
+        `${what}: the server answered ${response.status} ${response.statusText}`.trimEnd(),
+        { headers: response.headers, body },
+      );
+    }
+    const result = validateUpgradeResponse(response, request, await expectedAccept);
+    if (cancelled !== undefined) throw cancelled;
+    connection.open(conn, reader.rest, {
+      protocol: result.protocol,
+      extensions: formatExtensions(result.extensions),
+      headers: response.headers,
+    });
+  } catch (error) {
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+    const reason = cancelled ??
+      (error instanceof HandshakeError || error instanceof ConnectionError
+        ? error
+        : transportError(error, what));
+    connection.fail(reason);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Dials TCP, then TLS for `wss:`; `onOpen` lets a cancel close a half-made connection. */
+async function dial(
+  target: WebSocketUrl,
+  options: ConnectOptions,
+  signal: AbortSignal,
+  onOpen: (conn: Deno.Conn) => void,
+): Promise<Deno.Conn> {
+  const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal });
+  onOpen(tcp);
+  if (signal.aborted) throw signal.reason;
+  if (!target.secure) return tcp;
+  const tls = await Deno.startTls(tcp, {
+    hostname: options.serverName ?? target.hostname,
+    ...(options.caCerts !== undefined ? { caCerts: options.caCerts } : {}),
+  });
+  onOpen(tls);
+  // Complete the TLS handshake now, so certificate errors surface as such.
+  await tls.handshake();
+  return tls;
+}
+
+/** Reads the body of a refused upgrade, for the error; bounded in size and by the handshake timeout. */
+async function readRefusal(
+  conn: Deno.Conn,
+  response: ResponseHead,
+  rest: Uint8Array,
+): Promise<string> {
+  try {
+    const decoder = new BodyDecoder(
+      bodyFraming(response.headers, { status: response.status, method: "GET" }),
+      {
+        maxSize: MAX_REFUSAL_BODY,
+        overflow: "truncate",
+      },
+    );
+    decoder.push(rest);
+    const buffer = new Uint8Array(16 * 1024);
+    while (!decoder.done) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        decoder.end();
+        break;
+      }
+      decoder.push(buffer.subarray(0, n));
+    }
+    return new TextDecoder().decode(decoder.body);
+  } catch {
+    // A malformed or cut-short body: the status and headers still say enough.
+    return "";
+  }
+}
