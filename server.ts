@@ -472,8 +472,11 @@ class DuplexServer implements Server {
       return response;
     } catch (error) {
       if (error instanceof HandshakeError) {
-        // An upgrade the handler let fail: answer with its status.
-        return new Response(error.message, { status: error.status, headers: error.headers });
+        // An upgrade the handler let fail: answer with its status, and close
+        // the connection, as for every rejected handshake.
+        const headers = new Headers(error.headers);
+        headers.set("connection", "close");
+        return new Response(error.message, { status: error.status, headers });
       }
       let unhandled = error;
       try {

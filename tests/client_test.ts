@@ -608,3 +608,35 @@ Deno.test("WebSocket reports a refused handshake as error then close 1006, with 
   assert.deepEqual([close.code, close.wasClean], [1006, false]);
   await server.shutdown();
 });
+
+Deno.test("sends issued in the same tick go out in one write, each frame header and payload together", async () => {
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(event.data);
+    return response;
+  });
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  let writes = 0;
+  // The client writes through this transport: count its writes.
+  const counted = new Proxy(tcp, {
+    get(target, property) {
+      if (property === "write") {
+        return (bytes: Uint8Array) => {
+          writes++;
+          return target.write(bytes);
+        };
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const client = await connect(`ws://127.0.0.1:${server.addr.port}/`, { transport: counted });
+  writes = 0;
+  for (let i = 0; i < 100; i++) client.send(`message ${i}`);
+  client.send(new Uint8Array(1000));
+  for (let i = 0; i < 100; i++) assert.equal(await client.receive(), `message ${i}`);
+  assert.equal(((await client.receive()) as Uint8Array).length, 1000);
+  assert.equal(writes, 1, "101 frames should have taken one write");
+  await client.close();
+  await server.shutdown();
+});
