@@ -181,6 +181,13 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
    */
   close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;
   /**
+   * Ends the connection at once, without a closing handshake, as for a peer
+   * that stopped answering: `closed` resolves with 1006 and `error`.
+   *
+   * @param error Why; default a `ConnectionError` `"TERMINATED"`.
+   */
+  terminate(error?: Error): void;
+  /**
    * Receives the next message.
    *
    * @returns The message: text as a string, binary as a `Uint8Array`.
@@ -302,6 +309,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   abstract ping(data?: Uint8Array | string): Promise<number>;
   abstract pong(data?: Uint8Array | string): Promise<void>;
   abstract close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;
+  abstract terminate(error?: Error): void;
 
   /** The callbacks set with `listen()`. */
   protected listener: ConnectionListener = {};
@@ -512,7 +520,7 @@ export class SocketConnection extends BaseConnection {
   readonly #closeTimeout: number;
   readonly #highWaterMark: number;
   readonly #receiveHighWaterMark: number;
-  readonly #keepalive: KeepaliveOptions | undefined;
+  #keepalive: KeepaliveOptions | undefined;
 
   #protocol: Protocol | null = null;
   #conn: Deno.Conn | null = null;
@@ -681,6 +689,36 @@ export class SocketConnection extends BaseConnection {
     this.#startCloseTimer();
     this.#queued();
     return this.closed;
+  }
+
+  /** Turns off this connection's own keepalive before it opens (a hub keeps all alive with one timer). */
+  disableKeepalive(): void {
+    this.#keepalive = undefined;
+  }
+
+  terminate(error?: Error): void {
+    const reason = error ?? new ConnectionError("TERMINATED", "The WebSocket was terminated");
+    if (this.#state === ReadyState.CONNECTING) {
+      this.fail(reason);
+      return;
+    }
+    const protocol = this.#protocol!;
+    protocol.receiveEof();
+    this.#teardown(protocol.closeInfo!, reason);
+  }
+
+  /**
+   * Queues bytes that are already complete frames, such as a broadcast
+   * framed once for many connections with `encodeFrame()`.
+   *
+   * @param frames Unmasked frames (this is for servers); not copied when large.
+   * @returns As for `send()`.
+   */
+  sendEncoded(frames: Uint8Array): Promise<void> {
+    const protocol = this.#openProtocol();
+    if (protocol === null) return rejected(this.#notOpen("send"));
+    protocol.sendEncoded(frames);
+    return this.#queued();
   }
 
   protected override onDrained(): void {

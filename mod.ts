@@ -57,6 +57,15 @@ export {
 } from "./connection.ts";
 export { WebSocket, type WebSocketOptions } from "./websocket.ts";
 export {
+  type BackpressurePolicy,
+  type BroadcastOptions,
+  Hub,
+  HubConnection,
+  type HubEvents,
+  type HubOptions,
+  type HubStats,
+} from "./hub.ts";
+export {
   type AcceptOptions,
   acceptWebSocket,
   serve,

@@ -42,6 +42,7 @@ export class NativeConnection extends BaseConnection {
   readonly #highWaterMark: number;
   readonly #maxMessageSize: number;
   #closing = false;
+  #terminated: Error | undefined;
 
   /**
    * Adapts a native socket.
@@ -89,7 +90,11 @@ export class NativeConnection extends BaseConnection {
         wasClean: event.wasClean,
         closedByPeer: !this.#closing,
       };
-      if (!event.wasClean) {
+      if (this.#terminated !== undefined) {
+        info.code = 1006;
+        info.wasClean = false;
+        info.error = this.#terminated;
+      } else if (!event.wasClean) {
         info.error = error ??
           new ConnectionError("CONNECTION_CLOSED", "The WebSocket closed abnormally");
       }
@@ -157,6 +162,19 @@ export class NativeConnection extends BaseConnection {
       this.#socket.close(code, reason);
     }
     return this.closed;
+  }
+
+  /**
+   * Closes at once. Deno's socket has no abort, so this starts a closing
+   * handshake (1001) and reports the connection as terminated.
+   */
+  terminate(error?: Error): void {
+    this.#closing = true;
+    this.#terminated = error ?? new ConnectionError("TERMINATED", "The WebSocket was terminated");
+    const state = this.#socket.readyState;
+    if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) {
+      this.#socket.close(1001, "terminated");
+    }
   }
 
   /** Waits until the socket's buffer is back under the high-water mark, or it closes. */

@@ -1,0 +1,183 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * The chat demo: one HTML page and a WebSocket endpoint at `/ws`, on a
+ * Duplex {@linkcode Hub}. Nicknames, rooms (`/join name`), join and leave
+ * notices, the last 50 messages of a room replayed to a newcomer, and the
+ * list of who is in the room. No external service, no build step.
+ *
+ * Usage: deno run --allow-net --allow-read examples/chat/server.ts [--port 8080] [--hostname 127.0.0.1]
+ *
+ * The wire protocol is JSON. The page sends `{ "type": "say", "text": … }`,
+ * `{ "type": "join", "room": … }` and `{ "type": "nick", "nick": … }`; the
+ * server sends `joined`, `history`, `message`, `notice` and `members`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Hub, type HubConnection, serve, type Server } from "../../mod.ts";
+
+/** One chat line, as kept in a room's history. */
+export interface ChatMessage {
+  /** The sender's nickname. */
+  nick: string;
+  /** The text. */
+  text: string;
+  /** When it was said, in milliseconds since the epoch. */
+  at: number;
+}
+
+interface Member {
+  nick: string;
+  room: string;
+}
+
+/** Options for {@linkcode startChat}. */
+export interface ChatOptions {
+  /** The port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** The address to listen on. Default `"127.0.0.1"`. */
+  hostname?: string;
+  /** Called once listening. Default: print the URL. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running chat server. */
+export interface Chat {
+  /** The HTTP server. */
+  server: Server;
+  /** The hub behind `/ws`. */
+  hub: Hub<Member>;
+}
+
+const HISTORY = 50;
+const MAX_TEXT = 2000;
+const page = await Deno.readTextFile(new URL("./index.html", import.meta.url));
+
+/** Keeps names short and printable. */
+function clean(value: unknown, fallback: string, max = 24): string {
+  if (typeof value !== "string") return fallback;
+  // deno-lint-ignore no-control-regex
+  const text = value.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, max);
+  return text === "" ? fallback : text;
+}
+
+/**
+ * Starts the chat server.
+ *
+ * @param options Where to listen.
+ * @returns The server and its hub.
+ */
+export function startChat(options: ChatOptions = {}): Chat {
+  const history = new Map<string, ChatMessage[]>();
+  let guests = 0;
+  const hub = new Hub<Member>({
+    maxMessageSize: 16 * 1024,
+    maxBackpressure: 256 * 1024,
+    backpressure: "close",
+    data: (request) => {
+      const url = new URL(request.url);
+      return {
+        nick: clean(url.searchParams.get("nick"), `guest-${++guests}`),
+        room: clean(url.searchParams.get("room"), "lobby"),
+      };
+    },
+  });
+
+  const send = (connection: HubConnection<Member>, message: unknown) =>
+    connection.send(JSON.stringify(message));
+  const toRoom = (room: string, message: unknown, except?: HubConnection<Member>) =>
+    hub.broadcast(JSON.stringify(message), { room, ...(except ? { except } : {}) });
+  const sendMembers = (room: string) =>
+    toRoom(room, {
+      type: "members",
+      room,
+      nicks: hub.members(room).map((member) => member.data.nick).sort(),
+    });
+
+  const enter = (connection: HubConnection<Member>, room: string) => {
+    const { nick } = connection.data;
+    const previous = connection.rooms.has(connection.data.room) ? connection.data.room : undefined;
+    if (previous === room) return;
+    if (previous !== undefined) {
+      connection.leave(previous);
+      toRoom(previous, { type: "notice", room: previous, text: `${nick} left` });
+      sendMembers(previous);
+    }
+    connection.data.room = room;
+    connection.join(room);
+    send(connection, { type: "joined", room, nick });
+    send(connection, { type: "history", room, messages: history.get(room) ?? [] });
+    toRoom(room, { type: "notice", room, text: `${nick} joined` });
+    sendMembers(room);
+  };
+
+  hub.on("open", (connection) => enter(connection, connection.data.room));
+  hub.on("message", (connection, data) => {
+    if (typeof data !== "string") return;
+    let command: { type?: unknown; text?: unknown; room?: unknown; nick?: unknown };
+    try {
+      command = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const { room, nick } = connection.data;
+    if (command.type === "say") {
+      const text = clean(command.text, "", MAX_TEXT);
+      if (text === "") return;
+      const message: ChatMessage = { nick, text, at: Date.now() };
+      const lines = history.get(room) ?? [];
+      lines.push(message);
+      if (lines.length > HISTORY) lines.shift();
+      history.set(room, lines);
+      toRoom(room, { type: "message", room, ...message });
+    } else if (command.type === "join") {
+      enter(connection, clean(command.room, "lobby"));
+    } else if (command.type === "nick") {
+      const renamed = clean(command.nick, nick);
+      if (renamed === nick) return;
+      connection.data.nick = renamed;
+      toRoom(room, { type: "notice", room, text: `${nick} is now ${renamed}` });
+      sendMembers(room);
+    }
+  });
+  hub.on("close", (connection) => {
+    const { nick, room } = connection.data;
+    toRoom(room, { type: "notice", room, text: `${nick} left` });
+    sendMembers(room);
+  });
+
+  const server = serve({
+    port: options.port ?? 8080,
+    hostname: options.hostname ?? "127.0.0.1",
+    onListen: options.onListen ??
+      (({ hostname, port }) => console.log(`Chat on http://${hostname}:${port}/`)),
+  }, (request, info) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/ws") return hub.handler(request, info);
+    if (pathname === "/" || pathname === "/index.html") {
+      return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+    if (pathname === "/stats") return Response.json(hub.stats());
+    return new Response("Not found\n", { status: 404 });
+  });
+  return { server, hub };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      port: { type: "string", default: "8080" },
+      hostname: { type: "string", default: "127.0.0.1" },
+    },
+  });
+  const { server, hub } = startChat({ port: Number(values.port), hostname: values.hostname });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      hub.close(1001, "server shutting down").then(() => server.shutdown()).then(() =>
+        Deno.exit(0)
+      );
+    });
+  }
+}

@@ -1,0 +1,639 @@
+// Copyright 2026 the Duplex authors. MIT license.
+/**
+ * The hub: the server-side layer for many connections. Rooms, broadcast,
+ * per-connection data and metadata, keepalive, connection limits, and an
+ * explicit policy for slow consumers, with figures for logs and metrics.
+ *
+ * - Broadcast frames a message once and writes the same bytes to every
+ *   peer; a peer whose send buffer is over `maxBackpressure` is closed
+ *   (1008) or skipped and counted, by policy, so one slow consumer neither
+ *   grows server memory without bound nor slows the others.
+ * - Keepalive is one timer for all connections, not one each.
+ * - It plugs into {@linkcode serve} or a `Deno.serve` handler in one line.
+ *
+ * @example A chat in a few lines
+ * ```ts
+ * import { connect, Hub, serve } from "@duplex/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const hub = new Hub<{ nick: string }>({ data: () => ({ nick: "anonymous" }) });
+ * hub.on("open", (connection) => connection.join("lobby"));
+ * hub.on("message", (connection, message) => {
+ *   hub.broadcast(`${connection.data.nick}: ${message}`, { room: "lobby", except: connection });
+ * });
+ * const server = serve({ port: 0, onListen() {} }, hub.handler);
+ *
+ * const url = `ws://localhost:${server.addr.port}/`;
+ * const [alice, bob] = await Promise.all([connect(url), connect(url)]);
+ * while (hub.roomSize("lobby") < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+ * await alice.send("hi");
+ * assert.equal(await bob.receive(), "anonymous: hi");
+ * await Promise.all([alice.close(), bob.close()]);
+ * await server.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import { encodeFrame, encodeUtf8, type Message, Opcode, ReadyState } from "./codec/mod.ts";
+import {
+  type ConnectionCloseInfo,
+  type SendData,
+  SocketConnection,
+  type WebSocketConnection,
+} from "./connection.ts";
+import { type ServeHandlerInfo, type UpgradeOptions, upgradeWebSocket } from "./server.ts";
+import { HandshakeError, TimeoutError } from "./codec/mod.ts";
+
+/** What to do with a peer whose unsent bytes exceed `maxBackpressure`. */
+export type BackpressurePolicy = "close" | "drop";
+
+/** Options for {@linkcode Hub}. */
+export interface HubOptions<T> extends Omit<UpgradeOptions, "keepalive" | "idleTimeout"> {
+  /** The most open connections; past it, upgrades are refused with 503. Default: no limit. */
+  maxConnections?: number;
+  /** Ping a peer after this many milliseconds of silence; `0` disables keepalive. Default 30,000. */
+  pingInterval?: number;
+  /** Close a peer (1006, `TimeoutError` `"PONG_TIMEOUT"`) whose pong takes longer than this. Default 10,000. */
+  pongTimeout?: number;
+  /** Unsent bytes a peer may hold before the backpressure policy applies. Default 1 MiB. */
+  maxBackpressure?: number;
+  /**
+   * `"close"`: close the peer with 1008 (a slow consumer breaks the
+   * server's policy); `"drop"`: skip the message for that peer and count it.
+   * Default `"close"`.
+   */
+  backpressure?: BackpressurePolicy;
+  /** Makes each connection's initial `data` from its upgrade request. */
+  data?: (request: Request) => T;
+}
+
+/** Listeners for the hub's events; see {@linkcode Hub.on}. */
+export interface HubEvents<T> {
+  /** A connection opened. */
+  open: (connection: HubConnection<T>) => void;
+  /** A message arrived. */
+  message: (connection: HubConnection<T>, data: Message) => void;
+  /** A connection closed (it has already left its rooms). */
+  close: (connection: HubConnection<T>, code: number, reason: string) => void;
+  /** A connection failed; `close` follows. */
+  error: (connection: HubConnection<T>, error: Error) => void;
+  /** A ping arrived (answered already). */
+  ping: (connection: HubConnection<T>, data: Uint8Array) => void;
+  /** A pong arrived. */
+  pong: (connection: HubConnection<T>, data: Uint8Array) => void;
+}
+
+/** Options for {@linkcode Hub.broadcast}. */
+export interface BroadcastOptions<T> {
+  /** Send to this room's members only; default: every connection. */
+  room?: string;
+  /** Leave this connection (or connection id) out, such as the sender. */
+  except?: HubConnection<T> | string;
+}
+
+/** The hub's figures, as a plain object for logs and metrics. */
+export interface HubStats {
+  /** Open connections. */
+  connections: number;
+  /** Rooms and their member counts. */
+  rooms: Record<string, number>;
+  /** Messages received. */
+  messagesIn: number;
+  /** Messages sent (each delivery to each peer counts once). */
+  messagesOut: number;
+  /** Payload bytes received. */
+  bytesIn: number;
+  /** Payload bytes sent. */
+  bytesOut: number;
+  /** Messages skipped for slow consumers (the `"drop"` policy). */
+  dropped: number;
+  /** Upgrades refused because `maxConnections` was reached. */
+  refused: number;
+  /** Closed connections by close code. */
+  closes: Record<string, number>;
+}
+
+/**
+ * One connection in a {@linkcode Hub}: its id, typed `data`, string
+ * metadata, rooms, and sends that respect the hub's backpressure policy.
+ */
+export class HubConnection<T> {
+  /** A unique id within the hub, for {@linkcode Hub.get}. */
+  readonly id: string;
+  /** Application data, typed by the hub's `T`. */
+  data: T;
+  /** The connection underneath, with the full API. */
+  readonly connection: WebSocketConnection;
+  /** The peer's address, when known. */
+  readonly remoteAddr: Deno.Addr | undefined;
+  /** The upgrade request's URL. */
+  readonly url: string;
+
+  readonly #hub: Hub<T>;
+  readonly #metadata = new Map<string, string>();
+  readonly #rooms = new Set<string>();
+  /** When something last arrived, and when an unanswered keepalive ping went out (0: none). */
+  lastSeen: number = performance.now();
+  pingSentAt = 0;
+
+  /** Made by the hub. */
+  constructor(
+    hub: Hub<T>,
+    id: string,
+    connection: WebSocketConnection,
+    data: T,
+    remoteAddr?: Deno.Addr,
+  ) {
+    this.#hub = hub;
+    this.id = id;
+    this.connection = connection;
+    this.data = data;
+    this.remoteAddr = remoteAddr;
+    this.url = connection.url;
+  }
+
+  /** The connection's state (WHATWG numbering). */
+  get state(): ReadyState {
+    return this.connection.readyState;
+  }
+
+  /** The rooms this connection is in. */
+  get rooms(): ReadonlySet<string> {
+    return this.#rooms;
+  }
+
+  /** Bytes queued for this peer and not yet written. */
+  get bufferedAmount(): number {
+    return this.connection.bufferedAmount;
+  }
+
+  /**
+   * Reads a metadata value.
+   *
+   * @param key The key.
+   * @returns The value, if set.
+   */
+  get(key: string): string | undefined {
+    return this.#metadata.get(key);
+  }
+
+  /**
+   * Sets a metadata value.
+   *
+   * @param key The key.
+   * @param value The value.
+   */
+  set(key: string, value: string): void {
+    this.#metadata.set(key, value);
+  }
+
+  /** All metadata, as a plain object. */
+  get metadata(): Record<string, string> {
+    return Object.fromEntries(this.#metadata);
+  }
+
+  /**
+   * Joins a room.
+   *
+   * @param room The room's name.
+   * @returns `false` if it was a member already.
+   */
+  join(room: string): boolean {
+    return this.#hub.join(this, room);
+  }
+
+  /**
+   * Leaves a room.
+   *
+   * @param room The room's name.
+   * @returns `false` if it was not a member.
+   */
+  leave(room: string): boolean {
+    return this.#hub.leave(this, room);
+  }
+
+  /**
+   * Whether this connection is in `room`.
+   *
+   * @param room The room's name.
+   * @returns `true` for a member.
+   */
+  in(room: string): boolean {
+    return this.#rooms.has(room);
+  }
+
+  /**
+   * Sends a message, subject to the hub's backpressure policy.
+   *
+   * @param data Text or binary.
+   * @returns `true` if queued; `false` if the connection is not open, or the
+   * message was dropped or the connection closed for backpressure.
+   */
+  send(data: SendData): boolean {
+    return this.#hub.sendTo(this, data);
+  }
+
+  /**
+   * Closes the connection with a closing handshake.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   * @returns How it ended.
+   */
+  close(code?: number, reason?: string): Promise<ConnectionCloseInfo> {
+    return this.connection.close(code, reason);
+  }
+
+  /** Used by the hub to keep room membership in one place. */
+  roomSet(): Set<string> {
+    return this.#rooms;
+  }
+}
+
+type Listeners<T> = { [K in keyof HubEvents<T>]: HubEvents<T>[K][] };
+
+/**
+ * Connections, rooms and broadcast for a WebSocket server.
+ *
+ * @example With Deno.serve
+ * ```ts ignore
+ * import { Hub } from "@duplex/websocket";
+ *
+ * const hub = new Hub({ maxConnections: 10_000, allowedOrigins: ["https://example.com"] });
+ * hub.on("message", (connection, message) => hub.broadcast(message, { except: connection }));
+ * Deno.serve((request) => new URL(request.url).pathname === "/ws" ? hub.handler(request) : new Response("ok"));
+ * ```
+ */
+export class Hub<T = Record<string, never>> {
+  readonly #options: HubOptions<T>;
+  readonly #connections = new Map<string, HubConnection<T>>();
+  readonly #rooms = new Map<string, Set<HubConnection<T>>>();
+  readonly #listeners: Listeners<T> = {
+    open: [],
+    message: [],
+    close: [],
+    error: [],
+    ping: [],
+    pong: [],
+  };
+  readonly #maxBackpressure: number;
+  readonly #dropPolicy: boolean;
+  readonly #pingInterval: number;
+  readonly #pongTimeout: number;
+  readonly #upgradeOptions: UpgradeOptions;
+  #pending = 0;
+  #nextId = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0 };
+  #closes: Record<string, number> = {};
+
+  /**
+   * Creates a hub.
+   *
+   * @param options Limits, keepalive, backpressure policy, upgrade options.
+   */
+  constructor(options: HubOptions<T> = {}) {
+    this.#options = options;
+    this.#maxBackpressure = options.maxBackpressure ?? 1024 * 1024;
+    this.#dropPolicy = (options.backpressure ?? "close") === "drop";
+    this.#pingInterval = options.pingInterval ?? 30_000;
+    this.#pongTimeout = options.pongTimeout ?? 10_000;
+    const {
+      maxConnections: _maxConnections,
+      pingInterval: _pingInterval,
+      pongTimeout: _pongTimeout,
+      maxBackpressure: _maxBackpressure,
+      backpressure: _backpressure,
+      data: _data,
+      ...upgradeOptions
+    } = options;
+    // The hub's one timer does keepalive for Duplex's connections; Deno's
+    // native sockets (inside Deno.serve) get Deno's own idleTimeout.
+    this.#upgradeOptions = {
+      ...upgradeOptions,
+      idleTimeout: this.#pingInterval > 0 ? Math.max(1, Math.ceil(this.#pingInterval / 1000)) : 0,
+    };
+  }
+
+  /**
+   * The request handler: upgrades the request and adds the connection, or
+   * answers 503 (full), 403 (origin) or the handshake's error status. Pass it
+   * to `serve`, or call it from a `Deno.serve` handler.
+   */
+  readonly handler = (
+    request: Request,
+    info?: ServeHandlerInfo | Deno.ServeHandlerInfo,
+  ): Response => {
+    const limit = this.#options.maxConnections ?? Infinity;
+    if (this.#connections.size + this.#pending >= limit) {
+      this.#stats.refused++;
+      return new Response("Too many connections\n", {
+        status: 503,
+        headers: { "retry-after": "5", connection: "close" },
+      });
+    }
+    let upgraded;
+    try {
+      upgraded = upgradeWebSocket(request, this.#upgradeOptions);
+    } catch (error) {
+      if (!(error instanceof HandshakeError)) throw error;
+      const headers = new Headers(error.headers);
+      headers.set("connection", "close");
+      return new Response(`${error.message}\n`, { status: error.status, headers });
+    }
+    const { connection, response } = upgraded;
+    if (connection instanceof SocketConnection) {
+      // Our own keepalive instead of the connection's.
+      connection.disableKeepalive();
+    }
+    this.#pending++;
+    const data = this.#options.data?.(request) ?? ({} as T);
+    const member = new HubConnection(
+      this,
+      String(++this.#nextId),
+      connection,
+      data,
+      info?.remoteAddr,
+    );
+    this.#watch(member);
+    return response;
+  };
+
+  /** Open connections. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  /** Every open connection. */
+  get connections(): IterableIterator<HubConnection<T>> {
+    return this.#connections.values();
+  }
+
+  /**
+   * Adds a listener.
+   *
+   * @param event The event.
+   * @param listener Called with the connection and the event's details.
+   * @returns A function that removes the listener.
+   */
+  on<K extends keyof HubEvents<T>>(event: K, listener: HubEvents<T>[K]): () => void {
+    const list = this.#listeners[event] as HubEvents<T>[K][];
+    list.push(listener);
+    return () => {
+      const index = list.indexOf(listener);
+      if (index >= 0) list.splice(index, 1);
+    };
+  }
+
+  /**
+   * Finds a connection by id.
+   *
+   * @param id The id.
+   * @returns The connection, if open.
+   */
+  get(id: string): HubConnection<T> | undefined {
+    return this.#connections.get(id);
+  }
+
+  /**
+   * Adds a connection to a room.
+   *
+   * @param connection The connection.
+   * @param room The room's name.
+   * @returns `false` if it was a member already, or is not open.
+   */
+  join(connection: HubConnection<T>, room: string): boolean {
+    if (!this.#connections.has(connection.id) || connection.rooms.has(room)) return false;
+    let members = this.#rooms.get(room);
+    if (members === undefined) this.#rooms.set(room, members = new Set());
+    members.add(connection);
+    connection.roomSet().add(room);
+    return true;
+  }
+
+  /**
+   * Removes a connection from a room; an empty room disappears.
+   *
+   * @param connection The connection.
+   * @param room The room's name.
+   * @returns `false` if it was not a member.
+   */
+  leave(connection: HubConnection<T>, room: string): boolean {
+    const members = this.#rooms.get(room);
+    if (members === undefined || !members.delete(connection)) return false;
+    connection.roomSet().delete(room);
+    if (members.size === 0) this.#rooms.delete(room);
+    return true;
+  }
+
+  /**
+   * The number of members of a room.
+   *
+   * @param room The room's name.
+   * @returns The count; 0 for a room that does not exist.
+   */
+  roomSize(room: string): number {
+    return this.#rooms.get(room)?.size ?? 0;
+  }
+
+  /**
+   * The members of a room.
+   *
+   * @param room The room's name.
+   * @returns The members, in the order they joined.
+   */
+  members(room: string): HubConnection<T>[] {
+    return [...this.#rooms.get(room) ?? []];
+  }
+
+  /** The rooms that have members. */
+  get rooms(): string[] {
+    return [...this.#rooms.keys()];
+  }
+
+  /**
+   * Sends a message to everyone, or to a room, optionally leaving one
+   * connection out. The frame is built once and the same bytes are written
+   * to every peer.
+   *
+   * @param data Text or binary.
+   * @param options The room and the connection to leave out.
+   * @returns The number of peers the message was queued for.
+   */
+  broadcast(data: SendData, options: BroadcastOptions<T> = {}): number {
+    const targets = options.room === undefined
+      ? this.#connections.values()
+      : this.#rooms.get(options.room)?.values();
+    if (targets === undefined) return 0;
+    const except = typeof options.except === "string" ? options.except : options.except?.id;
+    const payload = typeof data === "string" ? encodeUtf8(data) : toBytes(data);
+    const frame = encodeFrame(typeof data === "string" ? Opcode.Text : Opcode.Binary, payload);
+    let delivered = 0;
+    for (const target of targets) {
+      if (target.id === except) continue;
+      if (this.#deliver(target, data, frame, payload.length)) delivered++;
+    }
+    return delivered;
+  }
+
+  /**
+   * Sends to one connection under the backpressure policy; what
+   * {@linkcode HubConnection.send} calls.
+   *
+   * @param target The connection.
+   * @param data Text or binary.
+   * @returns Whether the message was queued.
+   */
+  sendTo(target: HubConnection<T>, data: SendData): boolean {
+    // For text, the length in UTF-16 units: close enough for a limit, and free.
+    const size = typeof data === "string" ? data.length : toBytes(data).length;
+    return this.#deliver(target, data, null, size);
+  }
+
+  /** The hub's figures, as a plain object. */
+  stats(): HubStats {
+    const rooms: Record<string, number> = {};
+    for (const [name, members] of this.#rooms) rooms[name] = members.size;
+    return {
+      connections: this.#connections.size,
+      rooms,
+      ...this.#stats,
+      closes: { ...this.#closes },
+    };
+  }
+
+  /**
+   * Closes every connection and waits for them.
+   *
+   * @param code The close code. Default 1001 (going away).
+   * @param reason The reason.
+   */
+  async close(code = 1001, reason = "hub closing"): Promise<void> {
+    await Promise.all([...this.#connections.values()].map((member) => member.close(code, reason)));
+  }
+
+  #deliver(
+    target: HubConnection<T>,
+    data: SendData,
+    frame: Uint8Array | null,
+    size: number,
+  ): boolean {
+    const connection = target.connection;
+    if (connection.readyState !== ReadyState.OPEN) return false;
+    if (connection.bufferedAmount + size > this.#maxBackpressure) {
+      if (this.#dropPolicy) {
+        this.#stats.dropped++;
+      } else {
+        // RFC 6455 §7.4.1: 1008, "a message that violates its policy" —
+        // here, not reading fast enough.
+        connection.close(1008, "slow consumer").catch(() => {});
+      }
+      return false;
+    }
+    if (frame !== null && connection instanceof SocketConnection) connection.sendEncoded(frame);
+    else connection.send(data);
+    this.#stats.messagesOut++;
+    this.#stats.bytesOut += size;
+    return true;
+  }
+
+  #watch(member: HubConnection<T>): void {
+    const connection = member.connection;
+    const emit = <K extends keyof HubEvents<T>>(event: K, ...args: Parameters<HubEvents<T>[K]>) => {
+      for (const listener of this.#listeners[event]) {
+        try {
+          (listener as (...args: Parameters<HubEvents<T>[K]>) => void)(...args);
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    };
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      this.#pending--;
+      this.#connections.set(member.id, member);
+      this.#startTimer();
+      emit("open", member);
+    };
+    connection.listen({
+      open,
+      message: (data) => {
+        member.lastSeen = performance.now();
+        this.#stats.messagesIn++;
+        this.#stats.bytesIn += data.length;
+        emit("message", member, data);
+      },
+      ping: (data) => {
+        member.lastSeen = performance.now();
+        emit("ping", member, data);
+      },
+      pong: (data) => {
+        member.lastSeen = performance.now();
+        member.pingSentAt = 0;
+        emit("pong", member, data);
+      },
+      error: (error) => emit("error", member, error),
+      close: (info) => {
+        if (!opened) {
+          this.#pending--;
+          return;
+        }
+        this.#connections.delete(member.id);
+        for (const room of [...member.rooms]) this.leave(member, room);
+        const key = String(info.code);
+        this.#closes[key] = (this.#closes[key] ?? 0) + 1;
+        if (this.#connections.size === 0) this.#stopTimer();
+        emit("close", member, info.code, info.reason);
+      },
+    });
+    // A connection adopted after it opened (it cannot be, today) would not fire "open".
+    if (connection.readyState === ReadyState.OPEN) open();
+  }
+
+  /** One timer for every connection's keepalive. */
+  #startTimer(): void {
+    if (this.#timer !== undefined || this.#pingInterval <= 0) return;
+    const tick = () => {
+      const now = performance.now();
+      for (const member of this.#connections.values()) {
+        const connection = member.connection;
+        if (
+          !(connection instanceof SocketConnection) || connection.readyState !== ReadyState.OPEN
+        ) continue;
+        if (member.pingSentAt !== 0) {
+          if (now - member.pingSentAt >= this.#pongTimeout) {
+            connection.terminate(
+              new TimeoutError(
+                "PONG_TIMEOUT",
+                `No pong within ${this.#pongTimeout} ms of a keepalive ping`,
+              ),
+            );
+          }
+        } else if (now - member.lastSeen >= this.#pingInterval) {
+          member.pingSentAt = now;
+          connection.ping().catch(() => {});
+        }
+      }
+    };
+    this.#timer = setInterval(
+      tick,
+      Math.max(1, Math.min(this.#pingInterval, this.#pongTimeout) / 4),
+    );
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function toBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return data instanceof Uint8Array
+    ? data
+    : data instanceof ArrayBuffer
+    ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}

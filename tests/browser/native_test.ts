@@ -1,0 +1,96 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// The browser's own WebSocket against Duplex's serve(): binary
+// (ArrayBuffer), a 1 MiB message, close codes and reasons both ways, and a
+// subprotocol.
+import assert from "node:assert/strict";
+import { serve, upgradeWebSocket } from "../../mod.ts";
+import { browserTest } from "./_browser.ts";
+
+browserTest(
+  "Chromium's WebSocket talks to Duplex's server: binary, 1 MiB, close codes, subprotocol",
+  async (browser) => {
+    const closes: { code: number; reason: string }[] = [];
+    const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      if (request.headers.get("upgrade") === null) {
+        return new Response("<!doctype html><title>test</title>", {
+          headers: { "content-type": "text/html" },
+        });
+      }
+      const { connection, response } = upgradeWebSocket(request, { protocol: ["chat.v2"] });
+      (async () => {
+        for await (const message of connection) {
+          if (message === "close please") await connection.close(4001, "server says bye");
+          else await connection.send(message);
+        }
+      })().catch(() => {});
+      connection.closed.then(({ code, reason }) => closes.push({ code, reason }));
+      return response;
+    });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      const result = await page.evaluate(async (url) => {
+        const open = (protocols: string[]) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const socket = new WebSocket(url, protocols);
+            socket.binaryType = "arraybuffer";
+            socket.onopen = () => resolve(socket);
+            socket.onerror = () => reject(new Error("could not connect"));
+          });
+        const next = (socket: WebSocket) =>
+          new Promise<MessageEvent>((resolve) =>
+            socket.addEventListener("message", resolve, { once: true })
+          );
+        const closed = (socket: WebSocket) =>
+          new Promise<CloseEvent>((resolve) =>
+            socket.addEventListener("close", resolve, { once: true })
+          );
+
+        const socket = await open(["chat.v1", "chat.v2"]);
+        const protocol = socket.protocol;
+        socket.send(new Uint8Array([1, 2, 3]).buffer);
+        const small = Array.from(new Uint8Array((await next(socket)).data));
+        const big = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+        socket.send(big);
+        const echoed = new Uint8Array((await next(socket)).data);
+        let same = echoed.length === big.length;
+        for (let i = 0; same && i < big.length; i++) same = echoed[i] === big[i];
+        socket.send("text too");
+        const text = (await next(socket)).data;
+        const clientClose = closed(socket);
+        socket.close(4000, "browser says bye");
+        const fromClient = await clientClose;
+
+        const other = await open(["chat.v2"]);
+        const serverClose = closed(other);
+        other.send("close please");
+        const fromServer = await serverClose;
+        return {
+          protocol,
+          small,
+          bigLength: echoed.length,
+          same,
+          text,
+          fromClient: [fromClient.code, fromClient.wasClean],
+          fromServer: [fromServer.code, fromServer.reason, fromServer.wasClean],
+        };
+      }, `ws://127.0.0.1:${server.addr.port}/`);
+      assert.deepEqual(result, {
+        protocol: "chat.v2",
+        small: [1, 2, 3],
+        bigLength: 1 << 20,
+        same: true,
+        text: "text too",
+        fromClient: [4000, true],
+        fromServer: [4001, "server says bye", true],
+      });
+    } finally {
+      await page.close();
+      await server.shutdown();
+    }
+    assert.deepEqual(closes.sort((a, b) => a.code - b.code), [
+      { code: 4000, reason: "browser says bye" },
+      { code: 4001, reason: "server says bye" },
+    ]);
+  },
+);
