@@ -325,6 +325,8 @@ export class Hub<T = Record<string, never>> {
     request: Request,
     info?: ServeHandlerInfo | Deno.ServeHandlerInfo,
   ): Response => {
+    // Read before upgrading: Deno.serve's info is gone once the request is upgraded.
+    const remoteAddr = info?.remoteAddr;
     const limit = this.#options.maxConnections ?? Infinity;
     if (this.#connections.size + this.#pending >= limit) {
       this.#stats.refused++;
@@ -349,13 +351,7 @@ export class Hub<T = Record<string, never>> {
     }
     this.#pending++;
     const data = this.#options.data?.(request) ?? ({} as T);
-    const member = new HubConnection(
-      this,
-      String(++this.#nextId),
-      connection,
-      data,
-      info?.remoteAddr,
-    );
+    const member = new HubConnection(this, String(++this.#nextId), connection, data, remoteAddr);
     this.#watch(member);
     return response;
   };

@@ -46,12 +46,17 @@ export interface LoadResult {
 }
 
 /** Opens a connection and completes the opening handshake by hand. */
-export async function openRaw(hostname: string, port: number, raw = false): Promise<Deno.TcpConn> {
+export async function openRaw(
+  hostname: string,
+  port: number,
+  raw = false,
+  path = "/",
+): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname, port });
   conn.setNoDelay(true);
   if (raw) return conn;
   const request =
-    `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   await conn.write(encoder.encode(request));
   const buffer = new Uint8Array(4096);
@@ -147,12 +152,13 @@ export async function openMany(
   port: number,
   count: number,
   raw = false,
+  path = "/",
 ): Promise<Deno.TcpConn[]> {
   const conns: Deno.TcpConn[] = [];
   for (let i = 0; i < count; i += 64) {
     const batch = Math.min(64, count - i);
     conns.push(
-      ...await Promise.all(Array.from({ length: batch }, () => openRaw(hostname, port, raw))),
+      ...await Promise.all(Array.from({ length: batch }, () => openRaw(hostname, port, raw, path))),
     );
   }
   return conns;
@@ -163,4 +169,104 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** What a broadcast run does. */
+export interface BroadcastOptions {
+  /** The server's host. */
+  hostname: string;
+  /** The server's port. */
+  port: number;
+  /** Connections that only receive. */
+  subscribers: number;
+  /** Payload bytes per message. */
+  size: number;
+  /** Broadcasts in flight (the publisher sends the next when its own copy comes back). */
+  window: number;
+  /** How long to publish for, in milliseconds. */
+  duration: number;
+}
+
+/** What a broadcast run measured. */
+export interface BroadcastResult {
+  /** Messages published. */
+  published: number;
+  /** Messages received by subscribers, verified. */
+  deliveries: number;
+  /** Seconds from the first send to the last delivery. */
+  seconds: number;
+}
+
+/**
+ * Runs a broadcast: one publisher (also a member) and `subscribers` that only
+ * read; the server sends every message to every member. Each subscriber's
+ * bytes are checked as for echoes.
+ */
+export async function runBroadcast(options: BroadcastOptions): Promise<BroadcastResult> {
+  const { hostname, port, size, window } = options;
+  const subscribers = await openMany(hostname, port, options.subscribers, false, "/broadcast");
+  const publisher = await openRaw(hostname, port, false, "/broadcast");
+  // Let the server register the last members before the first message.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const payload = encoder.encode("b".repeat(size));
+  const sent = encodeFrame(Opcode.Text, payload, { mask: KEY });
+  const echo = encodeFrame(Opcode.Text, payload);
+  const readSize = 64 * 1024;
+  const copies = Math.ceil((echo.length + readSize) / echo.length) + 1;
+  const expected = new Uint8Array(echo.length * copies);
+  for (let i = 0; i < copies; i++) expected.set(echo, i * echo.length);
+  const expectedBuffer = Buffer.from(expected.buffer);
+
+  let published = 0;
+  let deliveries = 0;
+  let lastDelivery = 0;
+  let stopping = false;
+  const started = performance.now();
+  const allDelivered = Promise.withResolvers<void>();
+  const check = () => {
+    if (stopping && deliveries === published * subscribers.length) allDelivered.resolve();
+  };
+
+  const read = async (conn: Deno.TcpConn, onMessages: (n: number) => void | Promise<void>) => {
+    const buffer = new Uint8Array(readSize);
+    const view = Buffer.from(buffer.buffer);
+    let position = 0;
+    while (true) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) return;
+      if (!view.subarray(0, n).equals(expectedBuffer.subarray(position, position + n))) {
+        throw new Error("the server broadcast bytes that differ from what was sent");
+      }
+      const total = position + n;
+      position = total % echo.length;
+      const done = Math.floor(total / echo.length);
+      if (done > 0) await onMessages(done);
+    }
+  };
+  const readers = subscribers.map((conn) =>
+    read(conn, (n) => {
+      deliveries += n;
+      lastDelivery = performance.now();
+      check();
+    })
+  );
+  const batch = new Uint8Array(sent.length * window);
+  for (let i = 0; i < window; i++) batch.set(sent, i * sent.length);
+  published = window;
+  await writeAll(publisher, batch);
+  const publisherDone = read(publisher, async (n) => {
+    if (stopping) return;
+    published += n;
+    await writeAll(publisher, batch.subarray(0, n * sent.length));
+  });
+  await new Promise((resolve) => setTimeout(resolve, options.duration));
+  stopping = true;
+  // Wait until every subscriber has every message published, or give up.
+  const deadline = setTimeout(() => allDelivered.resolve(), 10_000);
+  check();
+  await allDelivered.promise;
+  clearTimeout(deadline);
+  for (const conn of [publisher, ...subscribers]) conn.close();
+  await Promise.allSettled([publisherDone, ...readers]);
+  return { published, deliveries, seconds: (lastDelivery - started) / 1000 };
 }

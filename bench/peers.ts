@@ -1,0 +1,426 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// The side-by-side benchmark: `deno task bench:peers`.
+//
+// Each peer is an echo (and broadcast) server in its own process, started
+// fresh for each scenario; bench/load.ts drives it from this process over
+// loopback, verifying every byte. Every figure is the median of several
+// runs with the min–max, and the report gives ratios to Deno's native
+// WebSocket and to a raw TCP echo measured in the same run, so that it holds
+// on a noisy machine.
+//
+// Usage: deno run -A bench/peers.ts [--runs 3] [--duration 3000]
+//          [--servers tcp,deno_native,duplex,duplex_adapter,ws] [--scenarios latency,small-64,...]
+//          [--out bench/results] [--summary bench/RESULTS.md]
+
+import { parseArgs } from "node:util";
+import { openMany, percentile, runBroadcast, runLoad } from "./load.ts";
+
+interface Metric {
+  /** What is measured, with its unit. */
+  label: string;
+  /** Higher is better? */
+  higher: boolean;
+  /** The values of each run. */
+  values: number[];
+}
+
+interface ServerInfo {
+  name: string;
+  label: string;
+  /** A raw TCP echo: no handshake, no broadcast. */
+  raw?: boolean;
+  /** Has a /broadcast route. */
+  broadcast?: boolean;
+}
+
+const SERVERS: ServerInfo[] = [
+  { name: "tcp", label: "raw TCP echo", raw: true },
+  { name: "deno_native", label: "Deno native", broadcast: true },
+  { name: "duplex", label: "Duplex serve", broadcast: true },
+  { name: "duplex_adapter", label: "Duplex on Deno.serve", broadcast: true },
+  { name: "ws", label: "npm:ws (Deno)", broadcast: true },
+];
+
+interface Scenario {
+  name: string;
+  title: string;
+  /** Whether a server takes part. */
+  applies(server: ServerInfo): boolean;
+  /** One run against a server at `port` (pid for /proc), returning metric values by label. */
+  run(port: number, pid: number, server: ServerInfo): Promise<Record<string, number>>;
+  metrics: { label: string; higher: boolean }[];
+}
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "3" },
+    duration: { type: "string", default: "3000" },
+    servers: { type: "string" },
+    scenarios: { type: "string" },
+    out: { type: "string", default: "bench/results" },
+    summary: { type: "string", default: "bench/RESULTS.md" },
+  },
+});
+const RUNS = Math.max(1, Number(args.runs));
+const DURATION = Number(args.duration);
+const HOST = "127.0.0.1";
+
+/** CPU time (user + system) of a process, in microseconds. */
+function cpuMicros(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * (1_000_000 / 100); // USER_HZ is 100 on Linux
+}
+
+/** Resident memory of a process, in KiB. */
+function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
+}
+
+const echoScenario = (
+  name: string,
+  title: string,
+  connections: number,
+  size: number,
+  window: number,
+  binary: boolean,
+  throughput: "messages" | "bytes",
+): Scenario => ({
+  name,
+  title,
+  applies: () => true,
+  metrics: [
+    throughput === "messages"
+      ? { label: "messages/s", higher: true }
+      : { label: "MB/s", higher: true },
+    { label: "server CPU µs/message", higher: false },
+  ],
+  async run(port, pid, server) {
+    const cpu = cpuMicros(pid);
+    const result = await runLoad({
+      hostname: HOST,
+      port,
+      connections,
+      size,
+      binary,
+      window,
+      duration: DURATION,
+      raw: server.raw ?? false,
+    });
+    const used = cpuMicros(pid) - cpu;
+    return {
+      [throughput === "messages" ? "messages/s" : "MB/s"]: throughput === "messages"
+        ? result.messages / result.seconds
+        : result.bytes / result.seconds / 1e6,
+      "server CPU µs/message": used / result.messages,
+    };
+  },
+});
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "latency",
+    title: "Latency: 1 connection, 32 B text, one in flight",
+    applies: () => true,
+    metrics: [
+      { label: "round trips/s", higher: true },
+      { label: "p50 µs", higher: false },
+      { label: "p99 µs", higher: false },
+    ],
+    async run(port, _pid, server) {
+      const result = await runLoad({
+        hostname: HOST,
+        port,
+        connections: 1,
+        size: 32,
+        binary: false,
+        window: 1,
+        duration: DURATION,
+        raw: server.raw ?? false,
+        latencies: true,
+      });
+      return {
+        "round trips/s": result.messages / result.seconds,
+        "p50 µs": percentile(result.latencies, 50) * 1000,
+        "p99 µs": percentile(result.latencies, 99) * 1000,
+      };
+    },
+  },
+  echoScenario(
+    "small-1",
+    "Small messages: 1 connection, 32 B text, 100 in flight",
+    1,
+    32,
+    100,
+    false,
+    "messages",
+  ),
+  echoScenario(
+    "small-64",
+    "Small messages: 64 connections, 32 B text, 100 in flight each",
+    64,
+    32,
+    100,
+    false,
+    "messages",
+  ),
+  echoScenario(
+    "large-64k",
+    "Large messages: 4 connections, 64 KiB binary, 8 in flight each",
+    4,
+    64 * 1024,
+    8,
+    true,
+    "bytes",
+  ),
+  echoScenario(
+    "large-1m",
+    "Large messages: 2 connections, 1 MiB binary, 4 in flight each",
+    2,
+    1 << 20,
+    4,
+    true,
+    "bytes",
+  ),
+  {
+    name: "scale",
+    title: "Connection scale: 5,000 idle connections",
+    applies: (server) => !server.raw,
+    metrics: [
+      { label: "handshakes/s", higher: true },
+      { label: "RSS KiB/connection", higher: false },
+    ],
+    async run(port, pid) {
+      const before = rssKiB(pid);
+      const started = performance.now();
+      const conns = await openMany(HOST, port, 5000);
+      const seconds = (performance.now() - started) / 1000;
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // let the server settle
+      const after = rssKiB(pid);
+      for (const conn of conns) conn.close();
+      return { "handshakes/s": 5000 / seconds, "RSS KiB/connection": (after - before) / 5000 };
+    },
+  },
+  {
+    name: "broadcast",
+    title: "Broadcast fan-out: one 32 B message to 1,000 peers",
+    applies: (server) => server.broadcast === true,
+    metrics: [
+      { label: "deliveries/s", higher: true },
+      { label: "server CPU µs/delivery", higher: false },
+    ],
+    async run(port, pid) {
+      const cpu = cpuMicros(pid);
+      const result = await runBroadcast({
+        hostname: HOST,
+        port,
+        subscribers: 1000,
+        size: 32,
+        window: 8,
+        duration: DURATION,
+      });
+      if (result.deliveries !== result.published * 1000) {
+        throw new Error(`lost deliveries: ${result.deliveries} of ${result.published * 1000}`);
+      }
+      return {
+        "deliveries/s": result.deliveries / result.seconds,
+        "server CPU µs/delivery": (cpuMicros(pid) - cpu) / result.deliveries,
+      };
+    },
+  },
+];
+
+/** Starts a peer server in its own process; resolves once it listens. */
+async function startServer(
+  server: ServerInfo,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const script = new URL(`./servers/${server.name}.ts`, import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", script, "0"],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!/ready \d+/.test(output)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${server.name} exited before listening`);
+    output += value;
+  }
+  reader.releaseLock();
+  const port = Number(/ready (\d+)/.exec(output)![1]);
+  return {
+    port,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (Math.abs(value) >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+const servers = SERVERS.filter((server) =>
+  !args.servers || args.servers.split(",").includes(server.name)
+);
+const scenarios = SCENARIOS.filter((scenario) =>
+  !args.scenarios || args.scenarios.split(",").includes(scenario.name)
+);
+// results[scenario][metric][server] = values
+const results = new Map<string, Map<string, Map<string, number[]>>>();
+const totalRuns =
+  scenarios.reduce((sum, scenario) => sum + servers.filter((s) => scenario.applies(s)).length, 0) *
+  RUNS;
+let done = 0;
+const began = performance.now();
+
+for (const scenario of scenarios) {
+  const byMetric = new Map<string, Map<string, number[]>>();
+  results.set(scenario.name, byMetric);
+  for (const server of servers) {
+    if (!scenario.applies(server)) continue;
+    for (let run = 0; run < RUNS; run++) {
+      // A fresh process per run: memory and CPU figures start from the same place.
+      const process = await startServer(server);
+      try {
+        const values = await scenario.run(process.port, process.pid, server);
+        for (const [label, value] of Object.entries(values)) {
+          if (!byMetric.has(label)) byMetric.set(label, new Map());
+          const list = byMetric.get(label)!.get(server.name) ?? [];
+          list.push(value);
+          byMetric.get(label)!.set(server.name, list);
+        }
+        done++;
+        const first = scenario.metrics[0]!.label;
+        const elapsed = ((performance.now() - began) / 1000).toFixed(0);
+        console.error(
+          `[${done}/${totalRuns}, ${elapsed}s] ${scenario.name} ${server.name} run ${
+            run + 1
+          }/${RUNS}: ${format(values[first]!)} ${first}`,
+        );
+      } catch (error) {
+        console.error(`[${scenario.name} ${server.name}] failed: ${(error as Error).message}`);
+      } finally {
+        await process.stop();
+      }
+    }
+  }
+}
+
+// The report.
+const machine = (() => {
+  const cpu = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ??
+    "unknown CPU";
+  const memory = Number(/MemTotal:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1] ?? 0);
+  return `${cpu}, ${navigator.hardwareConcurrency} cores, ${
+    (memory / 1024 / 1024).toFixed(0)
+  } GiB; ` +
+    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), Linux ${Deno.osRelease()}`;
+})();
+const date = new Date().toISOString();
+const cell = (values: number[] | undefined) =>
+  values === undefined || values.length === 0
+    ? "–"
+    : values.length === 1
+    ? format(values[0]!)
+    : `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+const ratio = (a: number[] | undefined, b: number[] | undefined, higher: boolean) => {
+  if (!a?.length || !b?.length) return "–";
+  const r = higher ? median(a) / median(b) : median(b) / median(a);
+  return `${r.toFixed(2)}×`;
+};
+
+let table = `| scenario | metric | ${
+  servers.map((s) => s.label).join(" | ")
+} | Duplex ÷ Deno native | Duplex ÷ raw TCP |\n`;
+table += `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|\n`;
+for (const scenario of scenarios) {
+  for (const metric of scenario.metrics) {
+    const row = results.get(scenario.name)?.get(metric.label);
+    if (row === undefined) continue;
+    const duplex = row.get("duplex");
+    table += `| ${scenario.name} | ${metric.label}${metric.higher ? "" : " (lower is better)"} | ${
+      servers.map((s) => cell(row.get(s.name))).join(" | ")
+    } | ${ratio(duplex, row.get("deno_native"), metric.higher)} | ${
+      ratio(duplex, row.get("tcp"), metric.higher)
+    } |\n`;
+  }
+}
+const notes = scenarios.map((scenario) => `- **${scenario.name}**: ${scenario.title}.`).join("\n");
+const report = `# Peer benchmark\n\n${date}\n\n${machine}\n\n` +
+  `Median of ${RUNS} run(s) of ${DURATION} ms each, (min–max); ratios compare medians ` +
+  `(for "lower is better" metrics, a ratio above 1× means Duplex is better).\n\n${table}\n${notes}\n`;
+
+// An SVG chart: each scenario's headline metric, every server relative to Deno native.
+function chart(): string {
+  const rows: { label: string; bars: { server: string; value: number }[] }[] = [];
+  for (const scenario of scenarios) {
+    const metric = scenario.metrics[0]!;
+    const row = results.get(scenario.name)?.get(metric.label);
+    const native = row?.get("deno_native");
+    if (row === undefined || native === undefined || native.length === 0) continue;
+    rows.push({
+      label: `${scenario.name} (${metric.label})`,
+      bars: servers.filter((s) => row.get(s.name)?.length).map((s) => {
+        const r = median(row.get(s.name)!) / median(native);
+        return { server: s.label, value: metric.higher ? r : 1 / r };
+      }),
+    });
+  }
+  const colors = ["#999", "#4a7fb5", "#e4572e", "#f3a712", "#29a39b"];
+  const max = Math.max(1, ...rows.flatMap((row) => row.bars.map((bar) => bar.value)));
+  const scale = (value: number) => Math.log10(1 + value) / Math.log10(1 + max) * 560;
+  const barHeight = 14;
+  let y = 40;
+  let body = "";
+  for (const row of rows) {
+    body += `<text x="10" y="${y}" font-weight="bold">${row.label}</text>`;
+    y += 6;
+    row.bars.forEach((bar, i) => {
+      const color = colors[servers.findIndex((s) => s.label === bar.server) % colors.length];
+      body += `<rect x="200" y="${y}" width="${
+        scale(bar.value).toFixed(1)
+      }" height="${barHeight}" fill="${color}"/>`;
+      body += `<text x="195" y="${y + 11}" text-anchor="end">${bar.server}</text>`;
+      body += `<text x="${205 + scale(bar.value)}" y="${y + 11}">${bar.value.toFixed(2)}×</text>`;
+      y += barHeight + 3;
+      void i;
+    });
+    y += 18;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="${y}" font-family="sans-serif" font-size="12">` +
+    `<text x="10" y="20" font-size="14">Relative to Deno native (1× = Deno native; higher is better; log scale)</text>` +
+    `${body}</svg>\n`;
+}
+
+await Deno.mkdir(args.out, { recursive: true });
+const stamp = date.replace(/[:.]/g, "-");
+await Deno.writeTextFile(`${args.out}/peers-${stamp}.md`, report);
+await Deno.writeTextFile(`${args.out}/peers-${stamp}.svg`, chart());
+const raw = Object.fromEntries([...results].map(([scenario, metrics]) => [
+  scenario,
+  Object.fromEntries(
+    [...metrics].map(([metric, byServer]) => [metric, Object.fromEntries(byServer)]),
+  ),
+]));
+await Deno.writeTextFile(
+  `${args.out}/peers-${stamp}.json`,
+  JSON.stringify({ date, machine, runs: RUNS, duration: DURATION, results: raw }, null, 2),
+);
+await Deno.writeTextFile(args.summary, report);
+console.log(report);
+console.error(`Wrote ${args.out}/peers-${stamp}.{md,svg,json} and ${args.summary}`);
