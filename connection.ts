@@ -217,10 +217,11 @@ export interface OpenInfo {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
-// An idle connection reads into a small buffer; one that fills it switches
-// to a large one, and goes back after a run of small reads.
-const SMALL_READ = 4 * 1024;
-const LARGE_READ = 64 * 1024;
+// Read buffer sizes. An idle connection waits on the smallest, because a
+// pending read holds its buffer (and RSS per idle connection is a target);
+// a read that fills its buffer moves a step up, and a run of reads that would
+// have fit the step below moves back down.
+const READ_SIZES = [512, 8 * 1024, 64 * 1024];
 const SHRINK_AFTER = 16;
 
 /** Marks a promise as handled, so that nobody awaiting it never crashes the process. */
@@ -755,8 +756,9 @@ export class SocketConnection extends BaseConnection {
 
   async #readLoop(leftover: Uint8Array): Promise<void> {
     const conn = this.#conn!;
-    let buffer = new Uint8Array(SMALL_READ);
-    let smallReads = 0;
+    let level = 0;
+    let buffer = new Uint8Array(READ_SIZES[0]!);
+    let fitBelow = 0;
     try {
       if (leftover.length > 0) this.#receive(leftover);
       while (this.result === null) {
@@ -775,14 +777,14 @@ export class SocketConnection extends BaseConnection {
         }
         this.#receivedSinceCheck = true;
         this.#receive(buffer.subarray(0, n));
-        if (n === buffer.length) {
-          if (buffer.length === SMALL_READ) buffer = new Uint8Array(LARGE_READ);
-          smallReads = 0;
-        } else if (
-          buffer.length === LARGE_READ && n <= SMALL_READ && ++smallReads >= SHRINK_AFTER
-        ) {
-          buffer = new Uint8Array(SMALL_READ);
-          smallReads = 0;
+        if (n === buffer.length && level < READ_SIZES.length - 1) {
+          buffer = new Uint8Array(READ_SIZES[++level]!);
+          fitBelow = 0;
+        } else if (level > 0 && n <= READ_SIZES[level - 1]! && ++fitBelow >= SHRINK_AFTER) {
+          buffer = new Uint8Array(READ_SIZES[--level]!);
+          fitBelow = 0;
+        } else if (level > 0 && n > READ_SIZES[level - 1]!) {
+          fitBelow = 0;
         }
       }
     } catch (error) {

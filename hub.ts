@@ -35,7 +35,14 @@
  * @module
  */
 
-import { encodeFrame, encodeUtf8, type Message, Opcode, ReadyState } from "./codec/mod.ts";
+import {
+  encodeFrame,
+  encodeUtf8,
+  type Message,
+  Opcode,
+  ReadyState,
+  utf8Length,
+} from "./codec/mod.ts";
 import {
   type ConnectionCloseInfo,
   type SendData,
@@ -132,12 +139,16 @@ export class HubConnection<T> {
 
   readonly #hub: Hub<T>;
   readonly #metadata = new Map<string, string>();
-  readonly #rooms = new Set<string>();
-  /** When something last arrived, and when an unanswered keepalive ping went out (0: none). */
-  lastSeen: number = performance.now();
-  pingSentAt = 0;
 
-  /** Made by the hub. */
+  /**
+   * Made by the hub for each connection it accepts; not for applications.
+   *
+   * @param hub The hub.
+   * @param id The connection's id.
+   * @param connection The connection underneath.
+   * @param data The initial application data.
+   * @param remoteAddr The peer's address, when known.
+   */
   constructor(
     hub: Hub<T>,
     id: string,
@@ -145,6 +156,12 @@ export class HubConnection<T> {
     data: T,
     remoteAddr?: Deno.Addr,
   ) {
+    memberStates.set(this, {
+      rooms: new Set(),
+      seen: false,
+      lastSeen: performance.now(),
+      pingSentAt: 0,
+    });
     this.#hub = hub;
     this.id = id;
     this.connection = connection;
@@ -160,7 +177,7 @@ export class HubConnection<T> {
 
   /** The rooms this connection is in. */
   get rooms(): ReadonlySet<string> {
-    return this.#rooms;
+    return stateOf(this).rooms;
   }
 
   /** Bytes queued for this peer and not yet written. */
@@ -220,7 +237,7 @@ export class HubConnection<T> {
    * @returns `true` for a member.
    */
   in(room: string): boolean {
-    return this.#rooms.has(room);
+    return stateOf(this).rooms.has(room);
   }
 
   /**
@@ -244,14 +261,31 @@ export class HubConnection<T> {
   close(code?: number, reason?: string): Promise<ConnectionCloseInfo> {
     return this.connection.close(code, reason);
   }
-
-  /** Used by the hub to keep room membership in one place. */
-  roomSet(): Set<string> {
-    return this.#rooms;
-  }
 }
 
 type Listeners<T> = { [K in keyof HubEvents<T>]: HubEvents<T>[K][] };
+
+/** The hub's own bookkeeping for a connection, kept off its public surface. */
+interface MemberState {
+  /** The rooms it is in. */
+  rooms: Set<string>;
+  /** Whether anything arrived since the keepalive timer last looked. */
+  seen: boolean;
+  /** When the timer last saw it active. */
+  lastSeen: number;
+  /** When an unanswered keepalive ping went out; 0 if none. */
+  pingSentAt: number;
+  /** The code and reason the hub cut it with, when it did. */
+  closeAs?: { code: number; reason: string };
+}
+
+// deno-lint-ignore no-explicit-any
+const memberStates = new WeakMap<HubConnection<any>, MemberState>();
+
+// deno-lint-ignore no-explicit-any
+function stateOf(member: HubConnection<any>): MemberState {
+  return memberStates.get(member)!;
+}
 
 /**
  * Connections, rooms and broadcast for a WebSocket server.
@@ -374,11 +408,11 @@ export class Hub<T = Record<string, never>> {
    * @returns A function that removes the listener.
    */
   on<K extends keyof HubEvents<T>>(event: K, listener: HubEvents<T>[K]): () => void {
-    const list = this.#listeners[event] as HubEvents<T>[K][];
-    list.push(listener);
+    // Copy on write: an event being emitted keeps iterating the list it started with.
+    const listeners = this.#listeners as unknown as Record<string, unknown[]>;
+    listeners[event] = [...listeners[event]!, listener];
     return () => {
-      const index = list.indexOf(listener);
-      if (index >= 0) list.splice(index, 1);
+      listeners[event] = listeners[event]!.filter((other) => other !== listener);
     };
   }
 
@@ -404,7 +438,7 @@ export class Hub<T = Record<string, never>> {
     let members = this.#rooms.get(room);
     if (members === undefined) this.#rooms.set(room, members = new Set());
     members.add(connection);
-    connection.roomSet().add(room);
+    stateOf(connection).rooms.add(room);
     return true;
   }
 
@@ -418,7 +452,7 @@ export class Hub<T = Record<string, never>> {
   leave(connection: HubConnection<T>, room: string): boolean {
     const members = this.#rooms.get(room);
     if (members === undefined || !members.delete(connection)) return false;
-    connection.roomSet().delete(room);
+    stateOf(connection).rooms.delete(room);
     if (members.size === 0) this.#rooms.delete(room);
     return true;
   }
@@ -482,8 +516,7 @@ export class Hub<T = Record<string, never>> {
    * @returns Whether the message was queued.
    */
   sendTo(target: HubConnection<T>, data: SendData): boolean {
-    // For text, the length in UTF-16 units: close enough for a limit, and free.
-    const size = typeof data === "string" ? data.length : toBytes(data).length;
+    const size = typeof data === "string" ? utf8Length(data) : toBytes(data).length;
     return this.#deliver(target, data, null, size);
   }
 
@@ -520,10 +553,12 @@ export class Hub<T = Record<string, never>> {
     if (connection.bufferedAmount + size > this.#maxBackpressure) {
       if (this.#dropPolicy) {
         this.#stats.dropped++;
-      } else {
-        // RFC 6455 §7.4.1: 1008, "a message that violates its policy" —
-        // here, not reading fast enough.
-        connection.close(1008, "slow consumer").catch(() => {});
+      } else if (stateOf(target).closeAs === undefined) {
+        // RFC 6455 §7.4.1: 1008, "a message that violates its policy" — here,
+        // not reading fast enough. A close frame would wait behind the bytes
+        // the peer is not reading, so cut the connection now and report 1008.
+        stateOf(target).closeAs = { code: 1008, reason: "slow consumer" };
+        connection.terminate(new SlowConsumerError(this.#maxBackpressure));
       }
       return false;
     }
@@ -536,6 +571,7 @@ export class Hub<T = Record<string, never>> {
 
   #watch(member: HubConnection<T>): void {
     const connection = member.connection;
+    const state = stateOf(member);
     const emit = <K extends keyof HubEvents<T>>(event: K, ...args: Parameters<HubEvents<T>[K]>) => {
       for (const listener of this.#listeners[event]) {
         try {
@@ -557,18 +593,18 @@ export class Hub<T = Record<string, never>> {
     connection.listen({
       open,
       message: (data) => {
-        member.lastSeen = performance.now();
+        state.seen = true;
         this.#stats.messagesIn++;
-        this.#stats.bytesIn += data.length;
+        this.#stats.bytesIn += typeof data === "string" ? utf8Length(data) : data.length;
         emit("message", member, data);
       },
       ping: (data) => {
-        member.lastSeen = performance.now();
+        state.seen = true;
         emit("ping", member, data);
       },
       pong: (data) => {
-        member.lastSeen = performance.now();
-        member.pingSentAt = 0;
+        state.seen = true;
+        state.pingSentAt = 0;
         emit("pong", member, data);
       },
       error: (error) => emit("error", member, error),
@@ -579,10 +615,10 @@ export class Hub<T = Record<string, never>> {
         }
         this.#connections.delete(member.id);
         for (const room of [...member.rooms]) this.leave(member, room);
-        const key = String(info.code);
-        this.#closes[key] = (this.#closes[key] ?? 0) + 1;
+        const { code, reason } = state.closeAs ?? info;
+        this.#closes[code] = (this.#closes[code] ?? 0) + 1;
         if (this.#connections.size === 0) this.#stopTimer();
-        emit("close", member, info.code, info.reason);
+        emit("close", member, code, reason);
       },
     });
     // A connection adopted after it opened (it cannot be, today) would not fire "open".
@@ -599,8 +635,13 @@ export class Hub<T = Record<string, never>> {
         if (
           !(connection instanceof SocketConnection) || connection.readyState !== ReadyState.OPEN
         ) continue;
-        if (member.pingSentAt !== 0) {
-          if (now - member.pingSentAt >= this.#pongTimeout) {
+        const state = stateOf(member);
+        if (state.seen) {
+          state.seen = false;
+          state.lastSeen = now;
+        }
+        if (state.pingSentAt !== 0) {
+          if (now - state.pingSentAt >= this.#pongTimeout) {
             connection.terminate(
               new TimeoutError(
                 "PONG_TIMEOUT",
@@ -608,8 +649,8 @@ export class Hub<T = Record<string, never>> {
               ),
             );
           }
-        } else if (now - member.lastSeen >= this.#pingInterval) {
-          member.pingSentAt = now;
+        } else if (now - state.lastSeen >= this.#pingInterval) {
+          state.pingSentAt = now;
           connection.ping().catch(() => {});
         }
       }
@@ -623,6 +664,22 @@ export class Hub<T = Record<string, never>> {
   #stopTimer(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+}
+
+/** Why the hub cut a connection under the `"close"` backpressure policy. */
+export class SlowConsumerError extends Error {
+  /** Always `"SLOW_CONSUMER"`. */
+  readonly code: string = "SLOW_CONSUMER";
+
+  /**
+   * Creates the error.
+   *
+   * @param limit The hub's `maxBackpressure`.
+   */
+  constructor(limit: number) {
+    super(`The peer left more than ${limit} bytes unread`);
+    this.name = "SlowConsumerError";
   }
 }
 

@@ -64,6 +64,7 @@ export {
   type HubEvents,
   type HubOptions,
   type HubStats,
+  SlowConsumerError,
 } from "./hub.ts";
 export {
   type AcceptOptions,

@@ -179,7 +179,8 @@ const contexts = new WeakMap<Request, RequestContext>();
 const pendingUpgrades = new WeakMap<Response, PendingUpgrade>();
 
 const EMPTY = new Uint8Array(0);
-const READ_SIZE = 16 * 1024;
+// Request heads are small; the head reader grows its own buffer if one is not.
+const READ_SIZE = 2 * 1024;
 // Response bodies up to this size are sent with Content-Length in one write.
 const BUFFER_BODY_LIMIT = 64 * 1024;
 

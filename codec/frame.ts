@@ -548,7 +548,7 @@ export class FrameDecoder {
   #chunk: Uint8Array = EMPTY;
   #pos = 0;
   // A header split across chunks is gathered here.
-  #head = new Uint8Array(14);
+  #head: Uint8Array | null = null; // made when a header is first split
   #headLength = 0;
 
   // The frame whose header has been read.
@@ -680,7 +680,7 @@ export class FrameDecoder {
   /** Gathers a header that spans chunks, checking each byte as it arrives. */
   #readSplitHeader(): Frame | undefined {
     const chunk = this.#chunk;
-    const head = this.#head;
+    const head = this.#head ??= new Uint8Array(14);
     let pos = this.#pos;
     while (pos < chunk.length) {
       const n = this.#headLength++;

@@ -50,7 +50,7 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export { generateMaskKey, mask } from "./mask.ts";
-export { decodeUtf8, encodeUtf8, isValidUtf8, Utf8StreamDecoder } from "./utf8.ts";
+export { decodeUtf8, encodeUtf8, isValidUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
 export {
   CloseCode,
   type ClosePayload,

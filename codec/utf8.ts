@@ -109,7 +109,8 @@ export function isValidUtf8(bytes: Uint8Array): boolean {
  * ```
  */
 export class Utf8StreamDecoder {
-  #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  // Made on first use: most connections never see a fragmented text message.
+  #decoder: TextDecoder | null = null;
 
   /**
    * Decodes the next piece.
@@ -121,6 +122,7 @@ export class Utf8StreamDecoder {
    */
   push(bytes: Uint8Array): string {
     try {
+      this.#decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
       return this.#decoder.decode(bytes, { stream: true });
     } catch {
       this.reset();
@@ -136,6 +138,7 @@ export class Utf8StreamDecoder {
    * multi-byte sequence.
    */
   end(): string {
+    if (this.#decoder === null) return "";
     try {
       return this.#decoder.decode();
     } catch {
@@ -146,7 +149,7 @@ export class Utf8StreamDecoder {
 
   /** Forgets any partial sequence, readying the decoder for a new text. */
   reset(): void {
-    this.#decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    this.#decoder = null;
   }
 }
 
@@ -167,6 +170,43 @@ export class Utf8StreamDecoder {
  */
 export function encodeUtf8(text: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(text);
+}
+
+/**
+ * The number of bytes `text` takes in UTF-8, without encoding it. A lone
+ * surrogate counts as the three bytes of U+FFFD, as `encodeUtf8` writes it.
+ *
+ * @param text The text.
+ * @returns Its UTF-8 length in bytes.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(utf8Length("héllo €😀"), 1 + 2 + 3 + 1 + 3 + 4);
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      bytes += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // four bytes for two UTF-16 units
+        i++;
+      } else {
+        bytes += 2;
+      }
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   encodeUtf8,
   isValidUtf8,
   ProtocolError,
+  utf8Length,
   Utf8StreamDecoder,
 } from "../codec/mod.ts";
 import { encodeUtf8Into } from "../codec/utf8.ts";
@@ -638,5 +639,28 @@ Deno.test("encodeUtf8Into output decodes back to the text", () => {
   for (const text of ["", "a", "κόσμε € 😀 𤭢", "x".repeat(33), "\ufeff" + "y".repeat(50)]) {
     const { written, target } = encodeAt(text, 7);
     assert.equal(decodeUtf8(target.subarray(7, 7 + written)), text);
+  }
+});
+
+Deno.test("utf8Length agrees with the encoder for every kind of character, lone surrogates included", () => {
+  const samples = [
+    "",
+    "ascii",
+    "é",
+    "€",
+    "😀",
+    "a😀é€b",
+    "\ud800",
+    "x\udc00y",
+    "\ud83d",
+    "😀".repeat(1000),
+    "é".repeat(33),
+  ];
+  for (const text of samples) {
+    assert.equal(
+      utf8Length(text),
+      new TextEncoder().encode(text).length,
+      JSON.stringify(text.slice(0, 10)),
+    );
   }
 });
