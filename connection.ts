@@ -212,8 +212,12 @@ export interface OpenInfo {
   protocol: string;
   /** The negotiated extensions header value. */
   extensions: string;
-  /** The peer's handshake headers. */
-  headers: Headers;
+  /**
+   * The peer's handshake headers, or a function that makes them: a server
+   * keeps the request head's bytes rather than a Headers object, and parses
+   * them only if someone asks.
+   */
+  headers: Headers | (() => Headers);
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -314,28 +318,49 @@ export abstract class BaseConnection implements WebSocketConnection {
 
   /** The callbacks set with `listen()`. */
   protected listener: ConnectionListener = {};
-  /** Settled by subclasses when the connection opens, or fails to. */
-  protected readonly openedResolvers: PromiseWithResolvers<void> = Promise.withResolvers<void>();
 
-  #queue: (Message | undefined)[] = [];
+  // Made on first use: an idle connection should cost little memory, and
+  // most never have a message queued, a receive() waiting, or anyone
+  // awaiting `opened` or `closed`.
+  #queue: (Message | undefined)[] | null = null;
   #queueHead = 0;
   #queuedBytes = 0;
-  #waiters: Waiter[] = [];
-  #closed = Promise.withResolvers<ConnectionCloseInfo>();
+  #waiters: Waiter[] | null = null;
+  #opened: PromiseWithResolvers<void> | null = null;
+  #openState: "connecting" | "open" | Error = "connecting";
+  #closed: PromiseWithResolvers<ConnectionCloseInfo> | null = null;
   #result: ConnectionCloseInfo | null = null;
   #readable: ReadableStream<Message> | undefined;
   #writable: WritableStream<SendData> | undefined;
 
-  constructor() {
-    handled(this.openedResolvers.promise);
-  }
-
   get opened(): Promise<void> {
-    return this.openedResolvers.promise;
+    if (this.#opened === null) {
+      this.#opened = Promise.withResolvers<void>();
+      handled(this.#opened.promise);
+      if (this.#openState === "open") this.#opened.resolve();
+      else if (this.#openState !== "connecting") this.#opened.reject(this.#openState);
+    }
+    return this.#opened.promise;
   }
 
   get closed(): Promise<ConnectionCloseInfo> {
+    if (this.#closed === null) {
+      this.#closed = Promise.withResolvers<ConnectionCloseInfo>();
+      if (this.#result !== null) this.#closed.resolve(this.#result);
+    }
     return this.#closed.promise;
+  }
+
+  /** Records that the connection opened: `opened` resolves. */
+  protected markOpened(): void {
+    this.#openState = "open";
+    this.#opened?.resolve();
+  }
+
+  /** Records that the connection will never open: `opened` rejects with `error`. */
+  protected markNeverOpened(error: Error): void {
+    this.#openState = error;
+    this.#opened?.reject(error);
   }
 
   /** How the connection ended, once it has. */
@@ -355,13 +380,13 @@ export abstract class BaseConnection implements WebSocketConnection {
     this.listener = listener;
     if (listener.message !== undefined) {
       // Hand over anything already queued; from now on messages go straight there.
-      while (this.#queueHead < this.#queue.length) callSafely(listener.message, this.#dequeue());
+      while (this.#hasQueued()) callSafely(listener.message, this.#dequeue());
       this.onDrained();
     }
   }
 
   receive(options: ReceiveOptions = {}): Promise<Message> {
-    if (this.#queueHead < this.#queue.length) return Promise.resolve(this.#dequeue());
+    if (this.#hasQueued()) return Promise.resolve(this.#dequeue());
     if (this.#result !== null) return rejected(this.endError());
     if (this.listener.message !== undefined) {
       return rejected(
@@ -374,8 +399,8 @@ export abstract class BaseConnection implements WebSocketConnection {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => settle(undefined, signal!.reason);
     const settle = (message: Message | undefined, error?: Error) => {
-      const index = this.#waiters.indexOf(waiter);
-      if (index >= 0) this.#waiters.splice(index, 1);
+      const index = waiters.indexOf(waiter);
+      if (index >= 0) waiters.splice(index, 1);
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       if (error !== undefined) reject(error);
@@ -385,7 +410,8 @@ export abstract class BaseConnection implements WebSocketConnection {
       resolve: (message) => settle(message),
       reject: (error) => settle(undefined, error),
     };
-    this.#waiters.push(waiter);
+    const waiters = this.#waiters ??= [];
+    waiters.push(waiter);
     if (timeout !== undefined) {
       timer = setTimeout(
         () =>
@@ -448,11 +474,12 @@ export abstract class BaseConnection implements WebSocketConnection {
       callSafely(onMessage, message);
       return;
     }
-    if (this.#waiters.length > 0 && this.#queueHead === this.#queue.length) {
-      this.#waiters[0]!.resolve(message);
+    const waiters = this.#waiters;
+    if (waiters !== null && waiters.length > 0 && !this.#hasQueued()) {
+      waiters[0]!.resolve(message);
       return;
     }
-    this.#queue.push(message);
+    (this.#queue ??= []).push(message);
     this.#queuedBytes += message.length;
   }
 
@@ -467,20 +494,28 @@ export abstract class BaseConnection implements WebSocketConnection {
   protected settle(result: ConnectionCloseInfo): void {
     if (this.#result !== null) return;
     this.#result = result;
-    const ended = this.endError();
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(ended);
-    this.#closed.resolve(result);
+    const waiters = this.#waiters;
+    if (waiters !== null && waiters.length > 0) {
+      const ended = this.endError();
+      for (const waiter of waiters.splice(0)) waiter.reject(ended);
+    }
+    this.#closed?.resolve(result);
     callSafely(this.listener.close, result);
   }
 
+  #hasQueued(): boolean {
+    return this.#queue !== null && this.#queueHead < this.#queue.length;
+  }
+
   #dequeue(): Message {
-    const message = this.#queue[this.#queueHead]!;
-    this.#queue[this.#queueHead++] = undefined;
-    if (this.#queueHead === this.#queue.length) {
-      this.#queue.length = 0;
+    const queue = this.#queue!;
+    const message = queue[this.#queueHead]!;
+    queue[this.#queueHead++] = undefined;
+    if (this.#queueHead === queue.length) {
+      this.#queue = null;
       this.#queueHead = 0;
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
+      this.#queue = queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
     this.#queuedBytes -= message.length;
@@ -528,7 +563,7 @@ export class SocketConnection extends BaseConnection {
   #state: ReadyState = ReadyState.CONNECTING;
   #subprotocol = "";
   #extensions = "";
-  #headers = new Headers();
+  #headers: Headers | (() => Headers) | null = null;
 
   // The read loop, when paused for receive-side backpressure.
   #resumeReading: (() => void) | null = null;
@@ -539,14 +574,15 @@ export class SocketConnection extends BaseConnection {
   #flushQueued = false;
   #writing = false;
   #inFlight = 0;
-  #afterDrain: (() => void)[] = [];
+  #afterDrain: (() => void)[] | null = null;
+  #onEnd: (() => void) | null = null;
 
   // Closing.
   #error: Error | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   // Pings and keepalive.
-  #pings: PendingPing[] = [];
+  #pings: PendingPing[] | null = null;
   #pingCount = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #pongDeadline = 0;
@@ -586,7 +622,9 @@ export class SocketConnection extends BaseConnection {
   }
 
   get headers(): Headers {
-    return this.#headers;
+    const headers = this.#headers;
+    if (headers instanceof Headers) return headers;
+    return this.#headers = headers === null ? new Headers() : headers();
   }
 
   get bufferedAmount(): number {
@@ -622,7 +660,7 @@ export class SocketConnection extends BaseConnection {
       // Not TCP (a Unix socket, TLS): nothing to tune.
     }
     this.#startTimer();
-    this.openedResolvers.resolve();
+    this.markOpened();
     callSafely(this.listener.open, undefined);
     this.#readLoop(leftover);
   }
@@ -635,7 +673,7 @@ export class SocketConnection extends BaseConnection {
    */
   fail(error: Error): void {
     if (this.#state !== ReadyState.CONNECTING) return;
-    this.openedResolvers.reject(error);
+    this.markNeverOpened(error);
     this.#teardown({ code: 1006, reason: "", wasClean: false, closedByPeer: false }, error);
   }
 
@@ -666,7 +704,7 @@ export class SocketConnection extends BaseConnection {
     }
     protocol.ping(payload); // throws RangeError over 125 bytes
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    this.#pings.push({ payload, sentAt: performance.now(), resolve, reject });
+    (this.#pings ??= []).push({ payload, sentAt: performance.now(), resolve, reject });
     this.#queued();
     return handled(promise);
   }
@@ -690,6 +728,15 @@ export class SocketConnection extends BaseConnection {
     this.#startCloseTimer();
     this.#queued();
     return this.closed;
+  }
+
+  /**
+   * Calls `callback` once the connection has ended; for a server's own
+   * bookkeeping, without making the `closed` promise.
+   */
+  whenEnded(callback: () => void): void {
+    if (this.result !== null) callback();
+    else this.#onEnd = callback;
   }
 
   /** Turns off this connection's own keepalive before it opens (a hub keeps all alive with one timer). */
@@ -754,13 +801,14 @@ export class SocketConnection extends BaseConnection {
     );
   }
 
-  async #readLoop(leftover: Uint8Array): Promise<void> {
+  async #readLoop(leftover: Uint8Array | null): Promise<void> {
     const conn = this.#conn!;
     let level = 0;
     let buffer = new Uint8Array(READ_SIZES[0]!);
     let fitBelow = 0;
     try {
-      if (leftover.length > 0) this.#receive(leftover);
+      if (leftover !== null && leftover.length > 0) this.#receive(leftover);
+      leftover = null; // the loop lives as long as the connection: hold nothing it does not need
       while (this.result === null) {
         if (
           this.queuedBytes >= this.#receiveHighWaterMark && this.listener.message === undefined &&
@@ -821,8 +869,8 @@ export class SocketConnection extends BaseConnection {
 
   #onPong(data: Uint8Array): void {
     const pings = this.#pings;
-    const index = pings.findIndex((ping) => sameBytes(ping.payload, data));
-    if (index >= 0) {
+    const index = pings === null ? -1 : pings.findIndex((ping) => sameBytes(ping.payload, data));
+    if (pings !== null && index >= 0) {
       // A pong answers its ping and every ping sent before it (RFC 6455
       // §5.5.3: a peer may answer only the most recent one).
       const now = performance.now();
@@ -954,7 +1002,7 @@ export class SocketConnection extends BaseConnection {
   #whenDrained(callback: () => void): void {
     if (!this.#writing && !this.#flushQueued && (this.#protocol?.bufferedAmount ?? 0) === 0) {
       callback();
-    } else this.#afterDrain.push(callback);
+    } else (this.#afterDrain ??= []).push(callback);
   }
 
   /** The write loop: everything queued so far, in as few writes as the encoder allows. */
@@ -988,8 +1036,8 @@ export class SocketConnection extends BaseConnection {
     }
     this.#writing = false;
     const callbacks = this.#afterDrain;
-    if (callbacks.length > 0) {
-      this.#afterDrain = [];
+    if (callbacks !== null) {
+      this.#afterDrain = null;
       for (const callback of callbacks) callback();
     }
   };
@@ -1018,8 +1066,11 @@ export class SocketConnection extends BaseConnection {
     const ended = this.endError();
     this.#batch?.reject(ended);
     this.#batch = null;
-    for (const ping of this.#pings.splice(0)) ping.reject(ended);
-    this.#afterDrain = [];
+    if (this.#pings !== null) { for (const ping of this.#pings.splice(0)) ping.reject(ended); }
+    this.#afterDrain = null;
+    const onEnd = this.#onEnd;
+    this.#onEnd = null;
+    onEnd?.();
     const resume = this.#resumeReading;
     this.#resumeReading = null;
     resume?.();

@@ -60,7 +60,7 @@ export class NativeConnection extends BaseConnection {
     socket.binaryType = "arraybuffer";
     let error: Error | undefined;
     socket.addEventListener("open", () => {
-      this.openedResolvers.resolve();
+      this.markOpened();
       this.listener.open?.();
     });
     socket.addEventListener("message", (event) => {
@@ -82,7 +82,7 @@ export class NativeConnection extends BaseConnection {
     });
     socket.addEventListener("close", (event) => {
       if (this.readyState === ReadyState.CONNECTING) {
-        this.openedResolvers.reject(error ?? new ClosedError(1006, ""));
+        this.markNeverOpened(error ?? new ClosedError(1006, ""));
       }
       const info: ConnectionCloseInfo = {
         code: event.code,
@@ -100,7 +100,7 @@ export class NativeConnection extends BaseConnection {
       }
       this.settle(info);
     });
-    if (socket.readyState === WebSocket.OPEN) this.openedResolvers.resolve();
+    if (socket.readyState === WebSocket.OPEN) this.markOpened();
   }
 
   get readyState(): ReadyState {

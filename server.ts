@@ -161,6 +161,8 @@ export interface UpgradeResult {
 interface RequestContext {
   version: string;
   upgrade: Response | null;
+  /** A copy of the request head's bytes, from which a connection's headers are parsed if asked for. */
+  head: Uint8Array;
 }
 
 interface PendingUpgrade {
@@ -171,7 +173,7 @@ interface PendingUpgrade {
   /** The subprotocol chosen. */
   protocol: string;
   /** The request's headers, which the connection exposes. */
-  requestHeaders: Headers;
+  requestHeaders: () => Headers;
 }
 
 // Requests that came through serve(), and upgrade responses waiting to be written.
@@ -372,6 +374,7 @@ class DuplexServer implements Server {
         }, timeout);
         let request: Request;
         let head: RequestHead;
+        let raw: Uint8Array;
         try {
           const received = await readRequest(
             conn,
@@ -381,7 +384,7 @@ class DuplexServer implements Server {
             () => state.idle = false,
           );
           if (received === null) return; // The client closed between requests.
-          ({ head, leftover } = received);
+          ({ head, raw, leftover } = received);
           request = this.#toRequest(received.head, received.body, conn);
         } catch (error) {
           if (expired || this.#shuttingDown) return;
@@ -396,7 +399,7 @@ class DuplexServer implements Server {
         }
         state.idle = false;
         first = false;
-        const context: RequestContext = { version: head.version, upgrade: null };
+        const context: RequestContext = { version: head.version, upgrade: null, head: raw };
         contexts.set(request, context);
         const completed = Promise.withResolvers<void>();
         let response = await this.#respond(request, { remoteAddr, completed: completed.promise });
@@ -507,7 +510,7 @@ class DuplexServer implements Server {
       return false;
     }
     this.#sockets.add(connection);
-    connection.closed.then(() => {
+    connection.whenEnded(() => {
       this.#sockets.delete(connection);
       this.#maybeFinished();
     });
@@ -544,6 +547,8 @@ function wantsKeepAlive(head: RequestHead): boolean {
 
 interface ReceivedRequest {
   head: RequestHead;
+  /** The head's bytes, copied out of the reader's buffer. */
+  raw: Uint8Array;
   body: Uint8Array | null;
   leftover: Uint8Array;
 }
@@ -579,7 +584,8 @@ async function readRequest(
     maxHeaderCount: options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
   });
   const framing = bodyFraming(head.headers);
-  if (framing.kind === "none") return { head, body: null, leftover: reader.rest };
+  const raw = headBytes.slice();
+  if (framing.kind === "none") return { head, raw, body: null, leftover: reader.rest };
   const maxBodySize = options.maxBodySize ?? 1024 * 1024;
   const decoder = new BodyDecoder(framing, { maxSize: maxBodySize });
   if (head.headers.get("expect")?.toLowerCase() === "100-continue") {
@@ -591,7 +597,7 @@ async function readRequest(
     if (n === null) decoder.end();
     else decoder.push(buffer.subarray(0, n));
   }
-  return { head, body: decoder.body, leftover: decoder.rest };
+  return { head, raw, body: decoder.body, leftover: decoder.rest };
 }
 
 async function writeErrorResponse(
@@ -821,7 +827,7 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     offer,
     response,
     protocol,
-    requestHeaders: request.headers,
+    requestHeaders: () => parseRequestHead(context.head).headers,
   });
   context.upgrade = response;
   let socket: WebSocket | undefined;
@@ -933,14 +939,14 @@ export async function acceptWebSocket(
   } finally {
     clearTimeout(deadline);
   }
-  const { head, leftover } = received;
+  const { head, raw, leftover } = received;
   const request = new Request(
     new URL(head.target, `http://${head.headers.get("host") ?? "localhost"}`),
     {
       headers: head.headers,
     },
   );
-  contexts.set(request, { version: head.version, upgrade: null });
+  contexts.set(request, { version: head.version, upgrade: null, head: raw });
   let result: UpgradeResult;
   try {
     if (head.method !== "GET") {
@@ -972,7 +978,7 @@ export async function acceptWebSocket(
   pending.connection.open(conn, leftover, {
     protocol: pending.protocol,
     extensions: "",
-    headers: head.headers,
+    headers: pending.requestHeaders,
   });
   return pending.connection;
 }

@@ -223,6 +223,8 @@ const BUFFER_SIZE = 16 * 1024;
 const COPY_LIMIT = BUFFER_SIZE - 14;
 const MAX_POOLED_BUFFERS = 64;
 const bufferPool: Uint8Array[] = [];
+// What take() returns when there is nothing to send; never modified.
+const NO_CHUNKS: Uint8Array[] = [];
 
 /** Options for {@linkcode FrameEncoder}. */
 export interface FrameEncoderOptions {
@@ -262,13 +264,15 @@ export class FrameEncoder {
   #buffer: Uint8Array | null = null;
   #start = 0;
   #end = 0;
-  #chunks: Uint8Array[] = [];
+  // The arrays below are made on first use and dropped when the encoder is
+  // idle, so that an idle connection holds nothing here.
+  #chunks: Uint8Array[] | null = null;
   #pendingBytes = 0;
   // Pool buffers that #chunks refer to, and those the last take() handed out.
-  #owned: Uint8Array[] = [];
-  #inFlight: Uint8Array[] = [];
+  #owned: Uint8Array[] | null = null;
+  #inFlight: Uint8Array[] | null = null;
   // The array returned by the previous take(), reused for the next batch.
-  #spare: Uint8Array[] = [];
+  #spare: Uint8Array[] | null = null;
 
   /**
    * Creates an encoder.
@@ -311,7 +315,7 @@ export class FrameEncoder {
       const at = this.#reserve(10);
       this.#end = at + writeHeader(this.#buffer!, at, opcode, length, fin, rsv, false);
       this.#seal();
-      this.#chunks.push(payload);
+      (this.#chunks ??= []).push(payload);
     } else {
       // A client must copy to mask: one buffer for header and masked payload.
       const frame = new Uint8Array(size);
@@ -319,7 +323,7 @@ export class FrameEncoder {
       frame.set(payload, payloadAt);
       maskWithKeyAt(frame, payloadAt - 4, payloadAt, size);
       this.#seal();
-      this.#chunks.push(frame);
+      (this.#chunks ??= []).push(frame);
     }
     this.#pendingBytes += size;
   }
@@ -379,7 +383,7 @@ export class FrameEncoder {
       this.#end = at + length;
     } else {
       this.#seal();
-      this.#chunks.push(frames);
+      (this.#chunks ??= []).push(frames);
     }
     this.#pendingBytes += length;
   }
@@ -393,19 +397,32 @@ export class FrameEncoder {
    */
   take(): Uint8Array[] {
     this.#seal();
-    for (const buffer of this.#inFlight) {
-      if (bufferPool.length < MAX_POOLED_BUFFERS) bufferPool.push(buffer);
+    // The previous batch has been written: its buffers go back to the pool.
+    const written = this.#inFlight;
+    if (written !== null) {
+      for (const buffer of written) {
+        if (bufferPool.length < MAX_POOLED_BUFFERS) bufferPool.push(buffer);
+      }
+      written.length = 0;
     }
-    this.#inFlight.length = 0;
-    const inFlight = this.#inFlight;
     this.#inFlight = this.#owned;
-    this.#owned = inFlight;
+    this.#owned = written;
     this.#buffer = null;
-    const chunks = this.#chunks;
-    this.#spare.length = 0;
-    this.#chunks = this.#spare;
-    this.#spare = chunks;
     this.#pendingBytes = 0;
+    const chunks = this.#chunks;
+    if (chunks === null || chunks.length === 0) {
+      // Idle: hold nothing.
+      this.#chunks =
+        this.#spare =
+        this.#owned =
+        this.#inFlight =
+          null;
+      return NO_CHUNKS;
+    }
+    const spare = this.#spare;
+    if (spare !== null) spare.length = 0;
+    this.#chunks = spare;
+    this.#spare = chunks;
     return chunks;
   }
 
@@ -427,7 +444,7 @@ export class FrameEncoder {
     this.#buffer!.set(header.subarray(0, size), at);
     this.#end = at + size;
     this.#seal();
-    this.#chunks.push(payload);
+    (this.#chunks ??= []).push(payload);
     this.#pendingBytes += size + length;
   }
 
@@ -436,7 +453,7 @@ export class FrameEncoder {
     if (this.#buffer === null || this.#end + size > this.#buffer.length) {
       this.#seal();
       const buffer = bufferPool.pop() ?? new Uint8Array(BUFFER_SIZE);
-      this.#owned.push(buffer);
+      (this.#owned ??= []).push(buffer);
       this.#buffer = buffer;
       this.#start = 0;
       this.#end = 0;
@@ -447,7 +464,7 @@ export class FrameEncoder {
   /** Moves the filled part of the current buffer into the chunk list. */
   #seal(): void {
     if (this.#buffer !== null && this.#end > this.#start) {
-      this.#chunks.push(this.#buffer.subarray(this.#start, this.#end));
+      (this.#chunks ??= []).push(this.#buffer.subarray(this.#start, this.#end));
       this.#start = this.#end;
     }
   }
