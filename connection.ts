@@ -225,7 +225,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 // pending read holds its buffer (and RSS per idle connection is a target);
 // a read that fills its buffer moves a step up, and a run of reads that would
 // have fit the step below moves back down.
-const READ_SIZES = [512, 8 * 1024, 64 * 1024];
+const READ_SIZES = [512, 8 * 1024, 64 * 1024, 256 * 1024];
 const SHRINK_AFTER = 16;
 
 /** Marks a promise as handled, so that nobody awaiting it never crashes the process. */

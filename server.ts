@@ -27,11 +27,12 @@
  */
 
 import {
-  acceptKey,
+  acceptKeySync,
   BodyDecoder,
   bodyFraming,
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
+  fieldValue,
   HandshakeError,
   HttpHeadReader,
   parseRequestHead,
@@ -439,23 +440,18 @@ class DuplexServer implements Server {
   }
 
   #toRequest(head: RequestHead, body: Uint8Array | null, conn: Deno.Conn): Request {
-    const host = head.headers.get("host") ?? `${(conn.localAddr as Deno.NetAddr).hostname}`;
-    let url: URL;
-    try {
-      url = /^https?:\/\//i.test(head.target)
-        ? new URL(head.target)
-        : new URL(head.target, `${this.#scheme}://${host}`);
-    } catch {
-      throw new HandshakeError(
-        "INVALID_TARGET",
-        400,
-        `Cannot parse HTTP message: ${head.target} is not a valid target`,
-      );
-    }
+    const host = fieldValue(head.fields, "host") ?? `${(conn.localAddr as Deno.NetAddr).hostname}`;
+    // A string, not a URL: Request parses it once, and rejects a bad one.
+    const url = /^https?:\/\//i.test(head.target)
+      ? head.target
+      : head.target.startsWith("/")
+      ? `${this.#scheme}://${host}${head.target}`
+      : `${this.#scheme}://${host}/${head.target}`;
     try {
       return new Request(url, {
         method: head.method,
-        headers: head.headers,
+        // The field list, not a Headers object: Request converts it once.
+        headers: head.fields,
         ...(body !== null && body.length > 0 ? { body: body as Uint8Array<ArrayBuffer> } : {}),
       });
     } catch (error) {
@@ -500,7 +496,7 @@ class DuplexServer implements Server {
   ): Promise<boolean> {
     const { connection } = pending;
     try {
-      await writeAll(conn, await switchingProtocolsHead(pending));
+      await writeAll(conn, switchingProtocolsHead(pending));
     } catch (error) {
       connection.fail(error instanceof Error ? error : new Error(String(error)));
       return false;
@@ -524,9 +520,9 @@ class DuplexServer implements Server {
 }
 
 /** The 101 head: the headers of the response the handler returned, and the accept value. */
-async function switchingProtocolsHead(pending: PendingUpgrade): Promise<Uint8Array> {
-  const headers = new Headers(pending.response.headers);
-  headers.set("sec-websocket-accept", await acceptKey(pending.offer.key));
+function switchingProtocolsHead(pending: PendingUpgrade): Uint8Array {
+  const headers = pending.response.headers;
+  headers.set("sec-websocket-accept", acceptKeySync(pending.offer.key));
   return serializeResponseHead(101, "Switching Protocols", headers);
 }
 
@@ -539,7 +535,7 @@ function closeQuietly(conn: Deno.Conn): void {
 }
 
 function wantsKeepAlive(head: RequestHead): boolean {
-  const connection = head.headers.get("connection")?.toLowerCase() ?? "";
+  const connection = fieldValue(head.fields, "connection")?.toLowerCase() ?? "";
   const tokens = connection.split(",").map((token) => token.trim());
   if (head.version === "HTTP/1.0") return tokens.includes("keep-alive");
   return !tokens.includes("close");
@@ -583,12 +579,12 @@ async function readRequest(
   const head = parseRequestHead(headBytes, {
     maxHeaderCount: options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
   });
-  const framing = bodyFraming(head.headers);
+  const framing = bodyFraming({ get: (name) => fieldValue(head.fields, name) });
   const raw = headBytes.slice();
   if (framing.kind === "none") return { head, raw, body: null, leftover: reader.rest };
   const maxBodySize = options.maxBodySize ?? 1024 * 1024;
   const decoder = new BodyDecoder(framing, { maxSize: maxBodySize });
-  if (head.headers.get("expect")?.toLowerCase() === "100-continue") {
+  if (fieldValue(head.fields, "expect")?.toLowerCase() === "100-continue") {
     await writeAll(conn, new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n"));
   }
   decoder.push(reader.rest);
@@ -708,6 +704,30 @@ async function writeResponse(
 const CRLF = new Uint8Array([0x0d, 0x0a]);
 const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 
+/**
+ * The response `upgradeWebSocket()` hands out. The Response constructor
+ * refuses status 101, and the server writes the real head itself, so this
+ * one only has to look right to the handler.
+ */
+class SwitchingProtocols extends Response {
+  override get status(): number {
+    return 101;
+  }
+
+  override get statusText(): string {
+    return "Switching Protocols";
+  }
+}
+
+// Headers the 101 response sets itself.
+const RESERVED_UPGRADE_HEADERS = new Set([
+  "upgrade",
+  "connection",
+  "sec-websocket-accept",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+]);
+
 function chooseProtocol(offered: readonly string[], choice: UpgradeOptions["protocol"]): string {
   if (choice === undefined) return "";
   if (typeof choice === "function") {
@@ -793,23 +813,16 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
   });
   checkOrigin(request, options.allowedOrigins);
   const protocol = chooseProtocol(offer.protocols, options.protocol);
-  const headers = new Headers(options.headers);
-  for (
-    const name of [
-      "upgrade",
-      "connection",
-      "sec-websocket-accept",
-      "sec-websocket-protocol",
-      "sec-websocket-extensions",
-    ]
-  ) {
-    if (headers.has(name)) {
-      throw new TypeError(`Cannot upgrade: header ${name} is set by the handshake`);
+  const headers: [string, string][] = [["upgrade", "websocket"], ["connection", "Upgrade"]];
+  if (protocol !== "") headers.push(["sec-websocket-protocol", protocol]);
+  if (options.headers !== undefined) {
+    for (const [name, value] of new Headers(options.headers)) {
+      if (RESERVED_UPGRADE_HEADERS.has(name)) {
+        throw new TypeError(`Cannot upgrade: header ${name} is set by the handshake`);
+      }
+      headers.push([name, value]);
     }
   }
-  headers.set("upgrade", "websocket");
-  headers.set("connection", "Upgrade");
-  if (protocol !== "") headers.set("sec-websocket-protocol", protocol);
   const keepalive = keepaliveOf(options);
   const connection = new SocketConnection({
     ...options,
@@ -817,11 +830,7 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     role: "server",
     url: webSocketUrl(request.url),
   });
-  // The Response constructor refuses status 101; the server writes the
-  // real head, so this one only has to look right to the handler.
-  const response = new Response(null, { status: 200, headers });
-  Object.defineProperty(response, "status", { value: 101 });
-  Object.defineProperty(response, "statusText", { value: "Switching Protocols" });
+  const response = new SwitchingProtocols(null, { status: 200, headers });
   pendingUpgrades.set(response, {
     connection,
     offer,
@@ -941,9 +950,9 @@ export async function acceptWebSocket(
   }
   const { head, raw, leftover } = received;
   const request = new Request(
-    new URL(head.target, `http://${head.headers.get("host") ?? "localhost"}`),
+    new URL(head.target, `http://${fieldValue(head.fields, "host") ?? "localhost"}`),
     {
-      headers: head.headers,
+      headers: head.fields,
     },
   );
   contexts.set(request, { version: head.version, upgrade: null, head: raw });
@@ -969,7 +978,7 @@ export async function acceptWebSocket(
   }
   const pending = pendingUpgrades.get(result.response)!;
   try {
-    await writeAll(conn, await switchingProtocolsHead(pending));
+    await writeAll(conn, switchingProtocolsHead(pending));
   } catch (error) {
     closeQuietly(conn);
     pending.connection.fail(error as Error);

@@ -189,17 +189,24 @@ const SCENARIOS: Scenario[] = [
     applies: (server) => !server.raw,
     metrics: [
       { label: "handshakes/s", higher: true },
+      { label: "server CPU µs/handshake", higher: false },
       { label: "RSS KiB/connection", higher: false },
     ],
     async run(port, pid) {
       const before = rssKiB(pid);
+      const cpu = cpuMicros(pid);
       const started = performance.now();
       const conns = await openMany(HOST, port, 5000);
       const seconds = (performance.now() - started) / 1000;
+      const handshakeCpu = (cpuMicros(pid) - cpu) / 5000;
       await new Promise((resolve) => setTimeout(resolve, 1000)); // let the server settle
       const after = rssKiB(pid);
       for (const conn of conns) conn.close();
-      return { "handshakes/s": 5000 / seconds, "RSS KiB/connection": (after - before) / 5000 };
+      return {
+        "handshakes/s": 5000 / seconds,
+        "server CPU µs/handshake": handshakeCpu,
+        "RSS KiB/connection": (after - before) / 5000,
+      };
     },
   },
   {

@@ -216,13 +216,24 @@ export function encodeFrame(
   return frame;
 }
 
-// FrameEncoder buffers. A connection holds them only while it has output in
-// flight, so an idle connection holds none; freed ones wait in a small pool.
-const BUFFER_SIZE = 16 * 1024;
-// Payloads above this go out as their own chunk instead of being copied.
-const COPY_LIMIT = BUFFER_SIZE - 14;
-const MAX_POOLED_BUFFERS = 64;
-const bufferPool: Uint8Array[] = [];
+// FrameEncoder buffers, in two sizes: small ones for the common case of
+// small frames, large ones for frames up to COPY_LIMIT. A connection holds
+// them only while it has output in flight, so an idle connection holds none;
+// freed ones wait in small pools, so the hot path does not allocate.
+const SMALL_BUFFER = 16 * 1024;
+const LARGE_BUFFER = 256 * 1024 + 16;
+// Payloads up to this size are copied next to their header (and masked, for
+// a client) so that each batch of frames is one write: without writev, a
+// separate header write costs a system call and a TCP segment, which outweigh
+// the copy (64 KiB: ~4 µs). A server sends larger payloads by reference.
+const COPY_LIMIT = 256 * 1024;
+// Pre-encoded frames (a broadcast shared by many connections) are copied only
+// when small; larger ones are shared by reference.
+const RAW_COPY_LIMIT = SMALL_BUFFER - 14;
+const smallPool: Uint8Array[] = [];
+const largePool: Uint8Array[] = [];
+const MAX_SMALL_POOLED = 64;
+const MAX_LARGE_POOLED = 16;
 // What take() returns when there is nothing to send; never modified.
 const NO_CHUNKS: Uint8Array[] = [];
 
@@ -351,16 +362,18 @@ export class FrameEncoder {
       return;
     }
     const masked = this.#masked;
-    const keyLength = masked ? 4 : 0;
-    // Guess the header from the upper bound; fix it up if the text is shorter.
-    const guess = (maxBytes < 126 ? 2 : 4) + keyLength;
+    // Leave room for the header the upper bound needs; if the text turns out
+    // shorter and needs a shorter length field, move it back (RFC 6455 §5.2:
+    // the length must use the minimal number of bytes).
+    const guess = headerLength(maxBytes, masked);
     const at = this.#reserve(guess + maxBytes);
     const buffer = this.#buffer!;
     let payloadAt = at + guess;
     const length = encodeUtf8Into(text, buffer, payloadAt);
-    if (guess - keyLength === 4 && length < 126) {
-      buffer.copyWithin(payloadAt - 2, payloadAt, payloadAt + length);
-      payloadAt -= 2;
+    const shorter = guess - headerLength(length, masked);
+    if (shorter > 0) {
+      buffer.copyWithin(payloadAt - shorter, payloadAt, payloadAt + length);
+      payloadAt -= shorter;
     }
     writeHeader(buffer, at, opcode, length, fin, rsv1 ? 0x40 : 0, masked);
     if (masked) maskWithKeyAt(buffer, payloadAt - 4, payloadAt, payloadAt + length);
@@ -377,7 +390,7 @@ export class FrameEncoder {
    */
   encodeRaw(frames: Uint8Array): void {
     const length = frames.length;
-    if (length <= COPY_LIMIT) {
+    if (length <= RAW_COPY_LIMIT) {
       const at = this.#reserve(length);
       this.#buffer!.set(frames, at);
       this.#end = at + length;
@@ -401,7 +414,11 @@ export class FrameEncoder {
     const written = this.#inFlight;
     if (written !== null) {
       for (const buffer of written) {
-        if (bufferPool.length < MAX_POOLED_BUFFERS) bufferPool.push(buffer);
+        if (buffer.length === SMALL_BUFFER) {
+          if (smallPool.length < MAX_SMALL_POOLED) smallPool.push(buffer);
+        } else if (largePool.length < MAX_LARGE_POOLED) {
+          largePool.push(buffer);
+        }
       }
       written.length = 0;
     }
@@ -452,7 +469,9 @@ export class FrameEncoder {
   #reserve(size: number): number {
     if (this.#buffer === null || this.#end + size > this.#buffer.length) {
       this.#seal();
-      const buffer = bufferPool.pop() ?? new Uint8Array(BUFFER_SIZE);
+      const buffer = size <= SMALL_BUFFER
+        ? smallPool.pop() ?? new Uint8Array(SMALL_BUFFER)
+        : largePool.pop() ?? new Uint8Array(LARGE_BUFFER);
       (this.#owned ??= []).push(buffer);
       this.#buffer = buffer;
       this.#start = 0;
@@ -511,8 +530,9 @@ export interface PartialFrame {
 
 // Payloads that span chunks are gathered in a buffer that starts at this size
 // (or the payload's, if smaller) and doubles as bytes arrive, so a header
-// announcing a huge frame costs nothing until the bytes follow.
-const GATHER_START = 64 * 1024;
+// announcing a huge frame costs at most this much until the bytes follow,
+// while frames up to 1 MiB are gathered without regrowing.
+const GATHER_START = 1024 * 1024;
 
 function fail(code: string, closeCode: number, message: string): never {
   throw new ProtocolError(code, closeCode, `Cannot decode frame: ${message}`);

@@ -4,13 +4,15 @@
  * the server's 101 response, built and validated on either side, and the
  * `Sec-WebSocket-Protocol` / `Sec-WebSocket-Extensions` grammar (§9.1).
  *
- * This module is browser-compatible: hashing uses Web Crypto, base64 uses
- * `btoa`/`atob`.
+ * This module is browser-compatible: random keys come from Web Crypto,
+ * hashing from a small synchronous SHA-1 (see `sha1.ts` for why), base64
+ * from `btoa`/`atob`.
  *
  * @module
  */
 
 import { HandshakeError } from "./errors.ts";
+import { sha1 } from "./sha1.ts";
 import { encodeUtf8 } from "./utf8.ts";
 
 /** The GUID a server appends to the client's key (RFC 6455 §1.3). */
@@ -58,9 +60,27 @@ export function generateKey(): string {
  * assert.equal(await acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
  * ```
  */
-export async function acceptKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", encodeUtf8(key + WEBSOCKET_GUID));
-  return toBase64(new Uint8Array(digest));
+export function acceptKey(key: string): Promise<string> {
+  return Promise.resolve(acceptKeySync(key));
+}
+
+/**
+ * Computes the `Sec-WebSocket-Accept` value for a key, synchronously; what
+ * {@linkcode acceptKey} and the server use.
+ *
+ * @param key The client's `Sec-WebSocket-Key`.
+ * @returns The accept value.
+ *
+ * @example
+ * ```ts
+ * import { acceptKeySync } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(acceptKeySync("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * ```
+ */
+export function acceptKeySync(key: string): string {
+  return toBase64(sha1(encodeUtf8(key + WEBSOCKET_GUID)));
 }
 
 // RFC 7230 §3.2.6: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
@@ -771,7 +791,7 @@ export interface UpgradeResponseOptions {
  * import { buildUpgradeResponse } from "@duplex/websocket/codec";
  * import assert from "node:assert/strict";
  *
- * const headers = await buildUpgradeResponse(
+ * const headers = buildUpgradeResponse(
  *   { key: "dGhlIHNhbXBsZSBub25jZQ==", protocols: ["chat"], extensions: [] },
  *   { protocol: "chat" },
  * );
@@ -779,10 +799,10 @@ export interface UpgradeResponseOptions {
  * assert.equal(headers.get("sec-websocket-protocol"), "chat");
  * ```
  */
-export async function buildUpgradeResponse(
+export function buildUpgradeResponse(
   offer: UpgradeOffer,
   options: UpgradeResponseOptions = {},
-): Promise<Headers> {
+): Headers {
   const headers = new Headers();
   for (const [name, value] of entriesOf(options.headers)) {
     if (!isToken(name) || !isHeaderValue(value)) {
@@ -796,7 +816,7 @@ export async function buildUpgradeResponse(
   }
   headers.set("upgrade", "websocket");
   headers.set("connection", "Upgrade");
-  headers.set("sec-websocket-accept", await acceptKey(offer.key));
+  headers.set("sec-websocket-accept", acceptKeySync(offer.key));
   const protocol = options.protocol;
   if (protocol !== undefined && protocol !== "") {
     if (!offer.protocols.includes(protocol)) {

@@ -158,8 +158,39 @@ export interface RequestHead {
   target: string;
   /** `"HTTP/1.1"` or `"HTTP/1.0"`. */
   version: string;
-  /** The header fields. */
-  headers: Headers;
+  /** The header fields, in order, as they came (names as sent). */
+  fields: [string, string][];
+  /** The header fields as a `Headers` object, made when first read. */
+  readonly headers: Headers;
+}
+
+/**
+ * Reads a header from a field list as `Headers.get()` would: every value of
+ * the name, case-insensitively, joined with ", "; `null` if absent.
+ *
+ * @param fields The fields.
+ * @param name The header name, in lower case.
+ * @returns The value, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { fieldValue } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(fieldValue([["Accept", "a"], ["accept", "b"]], "accept"), "a, b");
+ * ```
+ */
+export function fieldValue(
+  fields: readonly (readonly [string, string])[],
+  name: string,
+): string | null {
+  let value: string | null = null;
+  for (const [field, fieldValue] of fields) {
+    if (field.length === name.length && field.toLowerCase() === name) {
+      value = value === null ? fieldValue : `${value}, ${fieldValue}`;
+    }
+  }
+  return value;
 }
 
 /** A parsed response head. */
@@ -188,8 +219,10 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Parses header lines (everything after the start line) into Headers. */
-function parseFields(lines: string[], maxHeaderCount: number, status: number): Headers {
-  const headers = new Headers();
+function parseFields(lines: string[], maxHeaderCount: number, status: number): [string, string][] {
+  // Validated here, then handed to the Headers constructor in one call (one
+  // conversion instead of one per field).
+  const fields: [string, string][] = [];
   const count = lines.length;
   if (count > maxHeaderCount) {
     badRequest(
@@ -226,9 +259,9 @@ function parseFields(lines: string[], maxHeaderCount: number, status: number): H
         status === 0 ? 0 : 400,
       );
     }
-    headers.append(name, value);
+    fields.push([name, value]);
   }
-  return headers;
+  return fields;
 }
 
 function splitHead(head: Uint8Array): string[] {
@@ -272,13 +305,13 @@ export function parseRequestHead(head: Uint8Array, limits: HttpHeadLimits = {}):
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     badRequest("UNSUPPORTED_HTTP_VERSION", `${version} is not supported`, 505);
   }
-  const fields = lines.slice(1);
-  const headers = parseFields(fields, limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 400);
+  const lineFields = lines.slice(1);
+  const fields = parseFields(lineFields, limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 400);
   // RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status code
   // to any HTTP/1.1 request message that lacks a Host header field and to any
   // request message that contains more than one Host header field".
   let hosts = 0;
-  for (const line of fields) if (/^host:/i.test(line)) hosts++;
+  for (const line of lineFields) if (/^host:/i.test(line)) hosts++;
   if (hosts > 1 || (hosts === 0 && version === "HTTP/1.1")) {
     badRequest(
       "INVALID_HOST",
@@ -286,10 +319,22 @@ export function parseRequestHead(head: Uint8Array, limits: HttpHeadLimits = {}):
     );
   }
   // RFC 7230 §3.3.3: both framings at once is how requests are smuggled.
-  if (headers.has("transfer-encoding") && headers.has("content-length")) {
+  if (
+    fieldValue(fields, "transfer-encoding") !== null &&
+    fieldValue(fields, "content-length") !== null
+  ) {
     badRequest("AMBIGUOUS_LENGTH", "the request has both Transfer-Encoding and Content-Length");
   }
-  return { method, target, version, headers };
+  let headers: Headers | undefined;
+  return {
+    method,
+    target,
+    version,
+    fields,
+    get headers(): Headers {
+      return headers ??= new Headers(fields);
+    },
+  };
 }
 
 const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
@@ -334,7 +379,9 @@ export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {})
   const status = Number(code);
   let headers: Headers;
   try {
-    headers = parseFields(lines.slice(1), limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 0);
+    headers = new Headers(
+      parseFields(lines.slice(1), limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 0),
+    );
   } catch (error) {
     const e = error as HandshakeError;
     throw new HandshakeError(e.code, status, e.message);
@@ -472,7 +519,7 @@ export type BodyFraming =
  * ```
  */
 export function bodyFraming(
-  headers: Headers,
+  headers: Pick<Headers, "get">,
   response?: { status: number; method: string },
 ): BodyFraming {
   if (response !== undefined) {

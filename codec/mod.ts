@@ -83,6 +83,7 @@ export {
 } from "./protocol.ts";
 export {
   acceptKey,
+  acceptKeySync,
   buildUpgradeRequest,
   buildUpgradeResponse,
   type Extension,
@@ -114,6 +115,7 @@ export {
   bodyFraming,
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
+  fieldValue,
   type HttpHeadLimits,
   HttpHeadReader,
   parseRequestHead,

@@ -448,7 +448,8 @@ Deno.test("FrameEncoder coalesces small frames into one chunk", () => {
 
 Deno.test("FrameEncoder sends a server's large payload by reference, without copying", () => {
   const encoder = new FrameEncoder({ role: "server" });
-  const payload = new Uint8Array(100_000).fill(9);
+  // Up to 256 KiB a payload is copied next to its header (one write); above, referenced.
+  const payload = new Uint8Array(300_000).fill(9);
   encoder.encodeText(Opcode.Text, "before");
   encoder.encode(Opcode.Binary, payload);
   encoder.encodeText(Opcode.Text, "after");
@@ -456,7 +457,7 @@ Deno.test("FrameEncoder sends a server's large payload by reference, without cop
   assert.equal(chunks.length, 3);
   assert.equal(chunks[1], payload);
   const frames = decodeAll(chunks, { role: "client" });
-  assert.deepEqual(frames.map((f) => f.payload.length), [6, 100_000, 5]);
+  assert.deepEqual(frames.map((f) => f.payload.length), [6, 300_000, 5]);
 });
 
 Deno.test("FrameEncoder masks a client's large payload into a copy, leaving the caller's bytes alone", () => {
@@ -484,6 +485,15 @@ Deno.test("FrameEncoder encodes text of every size around its thresholds", () =>
     "€".repeat(5461),
     "a".repeat(5462),
     "€".repeat(30_000),
+  );
+  // Texts whose upper bound needs a 64-bit length field but whose UTF-8 does
+  // not, and texts that do need it.
+  samples.push(
+    "a".repeat(21_846),
+    "a".repeat(70_000),
+    "é".repeat(40_000),
+    "€".repeat(87_381),
+    "€".repeat(90_000),
   );
   for (const role of ["client", "server"] as const) {
     const encoder = new FrameEncoder({ role });

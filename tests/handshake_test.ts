@@ -1048,8 +1048,8 @@ const OFFER: UpgradeOffer = {
   extensions: [{ name: "permessage-deflate", params: [["client_max_window_bits", true]] }],
 };
 
-Deno.test("buildUpgradeResponse sets Upgrade, Connection and the RFC 6455 §1.3 accept value", async () => {
-  const headers = await buildUpgradeResponse(OFFER);
+Deno.test("buildUpgradeResponse sets Upgrade, Connection and the RFC 6455 §1.3 accept value", () => {
+  const headers = buildUpgradeResponse(OFFER);
   assert.deepEqual([...headers], [
     ["connection", "Upgrade"],
     ["sec-websocket-accept", ACCEPT],
@@ -1057,26 +1057,26 @@ Deno.test("buildUpgradeResponse sets Upgrade, Connection and the RFC 6455 §1.3 
   ]);
 });
 
-Deno.test("buildUpgradeResponse sets Sec-WebSocket-Protocol only for a chosen subprotocol", async () => {
-  const chosen = await buildUpgradeResponse(OFFER, { protocol: "superchat" });
+Deno.test("buildUpgradeResponse sets Sec-WebSocket-Protocol only for a chosen subprotocol", () => {
+  const chosen = buildUpgradeResponse(OFFER, { protocol: "superchat" });
   assert.equal(chosen.get("sec-websocket-protocol"), "superchat");
-  const empty = await buildUpgradeResponse(OFFER, { protocol: "" });
+  const empty = buildUpgradeResponse(OFFER, { protocol: "" });
   assert.equal(empty.has("sec-websocket-protocol"), false);
 });
 
-Deno.test("buildUpgradeResponse refuses a subprotocol that was not offered with TypeError", async () => {
-  await assert.rejects(buildUpgradeResponse(OFFER, { protocol: "mqtt" }), TypeError);
-  await assert.rejects(buildUpgradeResponse(OFFER, { protocol: "Chat" }), TypeError);
-  await assert.rejects(
-    buildUpgradeResponse({ key: KEY, protocols: [], extensions: [] }, { protocol: "chat" }),
+Deno.test("buildUpgradeResponse refuses a subprotocol that was not offered with TypeError", () => {
+  assert.throws(() => buildUpgradeResponse(OFFER, { protocol: "mqtt" }), TypeError);
+  assert.throws(() => buildUpgradeResponse(OFFER, { protocol: "Chat" }), TypeError);
+  assert.throws(
+    () => buildUpgradeResponse({ key: KEY, protocols: [], extensions: [] }, { protocol: "chat" }),
     TypeError,
   );
 });
 
-Deno.test("buildUpgradeResponse sets Sec-WebSocket-Extensions only for accepted extensions", async () => {
-  const none = await buildUpgradeResponse(OFFER, { extensions: [] });
+Deno.test("buildUpgradeResponse sets Sec-WebSocket-Extensions only for accepted extensions", () => {
+  const none = buildUpgradeResponse(OFFER, { extensions: [] });
   assert.equal(none.has("sec-websocket-extensions"), false);
-  const accepted = await buildUpgradeResponse(OFFER, {
+  const accepted = buildUpgradeResponse(OFFER, {
     extensions: [
       {
         name: "permessage-deflate",
@@ -1090,15 +1090,16 @@ Deno.test("buildUpgradeResponse sets Sec-WebSocket-Extensions only for accepted 
   );
 });
 
-Deno.test("buildUpgradeResponse refuses an extension that was not offered with TypeError", async () => {
-  await assert.rejects(
-    buildUpgradeResponse(OFFER, { extensions: [{ name: "x-webkit-deflate-frame", params: [] }] }),
+Deno.test("buildUpgradeResponse refuses an extension that was not offered with TypeError", () => {
+  assert.throws(
+    () =>
+      buildUpgradeResponse(OFFER, { extensions: [{ name: "x-webkit-deflate-frame", params: [] }] }),
     TypeError,
   );
 });
 
-Deno.test("buildUpgradeResponse keeps extra headers such as Set-Cookie", async () => {
-  const headers = await buildUpgradeResponse(OFFER, {
+Deno.test("buildUpgradeResponse keeps extra headers such as Set-Cookie", () => {
+  const headers = buildUpgradeResponse(OFFER, {
     headers: [["set-cookie", "a=1; Path=/"], ["set-cookie", "b=2"], ["x-server", "duplex"]],
   });
   assert.deepEqual(headers.getSetCookie(), ["a=1; Path=/", "b=2"]);
@@ -1106,15 +1107,15 @@ Deno.test("buildUpgradeResponse keeps extra headers such as Set-Cookie", async (
   assert.equal(headers.get("sec-websocket-accept"), ACCEPT);
 });
 
-Deno.test("buildUpgradeResponse refuses a malformed extra header with TypeError", async () => {
-  await assert.rejects(
-    buildUpgradeResponse(OFFER, { headers: { "x-a": "1\r\nx-b: 2" } }),
+Deno.test("buildUpgradeResponse refuses a malformed extra header with TypeError", () => {
+  assert.throws(
+    () => buildUpgradeResponse(OFFER, { headers: { "x-a": "1\r\nx-b: 2" } }),
     TypeError,
   );
-  await assert.rejects(buildUpgradeResponse(OFFER, { headers: { "x a": "1" } }), TypeError);
+  assert.throws(() => buildUpgradeResponse(OFFER, { headers: { "x a": "1" } }), TypeError);
 });
 
-Deno.test("buildUpgradeResponse refuses extra headers that would override the handshake's own", async () => {
+Deno.test("buildUpgradeResponse refuses extra headers that would override the handshake's own", () => {
   // Otherwise a subprotocol the client never offered could be slipped in.
   for (
     const name of [
@@ -1124,8 +1125,8 @@ Deno.test("buildUpgradeResponse refuses extra headers that would override the ha
       "Upgrade",
     ]
   ) {
-    await assert.rejects(
-      buildUpgradeResponse(OFFER, { headers: { [name]: "evil" } }),
+    assert.throws(
+      () => buildUpgradeResponse(OFFER, { headers: { [name]: "evil" } }),
       (error) => error instanceof TypeError && error.message.includes("set by the handshake"),
       name,
     );
@@ -1152,7 +1153,7 @@ Deno.test("a handshake built here passes both sides' validation through HTTP/1.1
     headers: requestHead.headers,
   });
   assert.equal(offer.key, request.key);
-  const responseFields = await buildUpgradeResponse(offer, {
+  const responseFields = buildUpgradeResponse(offer, {
     protocol: offer.protocols[1]!,
     extensions: [{ name: "permessage-deflate", params: [["server_no_context_takeover", true]] }],
   });
