@@ -750,9 +750,7 @@ export class SocketConnection extends BaseConnection {
       this.fail(reason);
       return;
     }
-    const protocol = this.#protocol!;
-    protocol.receiveEof();
-    this.#teardown(protocol.closeInfo!, reason);
+    this.#end(() => reason);
   }
 
   /**
@@ -897,19 +895,26 @@ export class SocketConnection extends BaseConnection {
   }
 
   #onEof(): void {
+    this.#end(() =>
+      new ConnectionError(
+        "CONNECTION_CLOSED",
+        "The peer closed the connection without a close frame",
+      )
+    );
+  }
+
+  /**
+   * The transport is going away: a clean end if the closing handshake is
+   * over, else an abnormal one (1006) with the error `why` makes.
+   */
+  #end(why: () => Error): void {
     const protocol = this.#protocol!;
     if (protocol.state === ReadyState.CLOSED) {
       this.#finish();
       return;
     }
     protocol.receiveEof();
-    this.#teardown(
-      protocol.closeInfo!,
-      new ConnectionError(
-        "CONNECTION_CLOSED",
-        "The peer closed the connection without a close frame",
-      ),
-    );
+    this.#teardown(protocol.closeInfo!, why());
   }
 
   #onTransportError(error: unknown, what: string): void {
@@ -935,19 +940,12 @@ export class SocketConnection extends BaseConnection {
     if (this.#closeTimer !== undefined) return;
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
-      const protocol = this.#protocol!;
-      if (protocol.state === ReadyState.CLOSED) {
-        // The handshake completed but the peer kept the TCP connection open.
-        this.#finish();
-        return;
-      }
-      protocol.receiveEof();
-      this.#teardown(
-        protocol.closeInfo!,
+      // Clean if the handshake completed and the peer only kept TCP open.
+      this.#end(() =>
         new TimeoutError(
           "CLOSE_TIMEOUT",
           `The closing handshake took longer than ${this.#closeTimeout} ms`,
-        ),
+        )
       );
     }, this.#closeTimeout);
   }
@@ -972,11 +970,8 @@ export class SocketConnection extends BaseConnection {
       }
       if (this.#pongDeadline !== 0) {
         if (now < this.#pongDeadline) return;
-        const protocol = this.#protocol!;
-        protocol.receiveEof();
-        this.#teardown(
-          protocol.closeInfo!,
-          new TimeoutError("PONG_TIMEOUT", `No pong within ${pongTimeout} ms of a keepalive ping`),
+        this.#end(() =>
+          new TimeoutError("PONG_TIMEOUT", `No pong within ${pongTimeout} ms of a keepalive ping`)
         );
         return;
       }
