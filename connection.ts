@@ -579,6 +579,8 @@ export class SocketConnection extends BaseConnection {
 
   // Closing.
   #error: Error | undefined;
+  // After a failure, writes wait one turn so replies to earlier messages go first.
+  #holdingForReplies = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   // Pings and keepalive.
@@ -778,8 +780,11 @@ export class SocketConnection extends BaseConnection {
   /** The protocol if messages may be sent, else null. */
   #openProtocol(): Protocol | null {
     const protocol = this.#protocol;
-    return this.#state === ReadyState.OPEN && protocol !== null &&
-        protocol.state === ReadyState.OPEN
+    if (protocol === null || this.result !== null) return null;
+    // Open, or just failed with replies to earlier messages still allowed
+    // ahead of the close frame (see #onProtocolClosed).
+    return (this.#state === ReadyState.OPEN && protocol.state === ReadyState.OPEN) ||
+        (this.#holdingForReplies && protocol.canSend)
       ? protocol
       : null;
   }
@@ -882,6 +887,23 @@ export class SocketConnection extends BaseConnection {
   #onProtocolClosed(): void {
     this.#state = ReadyState.CLOSING;
     this.#startCloseTimer();
+    if (this.#error !== undefined) {
+      // We failed the connection. Messages that arrived before the violation
+      // have been delivered; give the application one turn of the event loop
+      // (every pending promise reaction runs first) to reply to them, then
+      // send the replies and the close frame together, the close frame last.
+      this.#holdingForReplies = true;
+      setTimeout(() => {
+        this.#holdingForReplies = false;
+        if (this.result === null) this.#sendAndHalfClose();
+      }, 0);
+      return;
+    }
+    this.#sendAndHalfClose();
+  }
+
+  /** Writes what is owed (the close frame last), then half-closes as the role requires. */
+  #sendAndHalfClose(): void {
     this.#queued();
     this.#whenDrained(() => {
       if (this.result !== null) return;
@@ -1006,6 +1028,7 @@ export class SocketConnection extends BaseConnection {
     const conn = this.#conn;
     const protocol = this.#protocol;
     if (this.#writing || conn === null || protocol === null || this.result !== null) return;
+    if (this.#holdingForReplies) return; // #onProtocolClosed flushes when the turn is over
     this.#writing = true;
     try {
       while (true) {

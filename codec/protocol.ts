@@ -136,8 +136,11 @@ const EMPTY = new Uint8Array(0);
  * too: the caller only moves bytes.
  *
  * Every protocol violation becomes a close code here, in one place: the
- * `error` event carries a {@linkcode ProtocolError}, the close frame with its
- * code is queued, and nothing more is read or sent.
+ * `error` event carries a {@linkcode ProtocolError}, nothing more is read,
+ * and the close frame with its code is queued by the next
+ * {@linkcode Protocol.dataToSend} — after any replies the application sends
+ * before then to messages that arrived ahead of the violation — and nothing
+ * is sent after it.
  *
  * @example A server answering a masked "Hello" (RFC 6455 §5.7)
  * ```ts
@@ -167,6 +170,8 @@ export class Protocol {
   #closeInfo: CloseInfo | undefined;
   #sentClose: { code: number; reason: string } | undefined;
   #error: ProtocolError | undefined;
+  // The close frame of a failure, until dataToSend() queues it.
+  #pendingClose: Uint8Array | null = null;
 
   // The data message being received: its type (0: none), text so far or
   // binary fragments so far.
@@ -386,7 +391,22 @@ export class Protocol {
    * them before calling again. Empty when there is nothing to send.
    */
   dataToSend(): Uint8Array[] {
+    const pendingClose = this.#pendingClose;
+    if (pendingClose !== null) {
+      // A failure's close frame goes last, and nothing is sent after it.
+      this.#pendingClose = null;
+      this.#encoder.encode(Opcode.Close, pendingClose);
+    }
     return this.#encoder.take();
+  }
+
+  /**
+   * Whether messages may be sent: the connection is open, or it has just
+   * failed and its close frame has not been taken by
+   * {@linkcode Protocol.dataToSend} yet.
+   */
+  get canSend(): boolean {
+    return this.#state === ReadyState.OPEN || this.#pendingClose !== null;
   }
 
   #handle(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
@@ -489,12 +509,11 @@ export class Protocol {
     this.#error = error;
     events.push({ type: "error", error });
     // "SHOULD send a Close frame with an appropriate status code", unless one
-    // was sent already.
+    // was sent already. Nothing more is read; but the close frame is queued
+    // by the next dataToSend(), so that replies the application sends to
+    // messages that arrived before the violation still go out ahead of it.
     if (this.#state === ReadyState.OPEN) {
-      this.#encoder.encode(
-        Opcode.Close,
-        encodeClosePayload(error.closeCode, truncateReason(error.message)),
-      );
+      this.#pendingClose = encodeClosePayload(error.closeCode, truncateReason(error.message));
     }
     this.#reset();
     events.push(this.#closed(error.closeCode, truncateReason(error.message), false, false));
@@ -523,7 +542,7 @@ export class Protocol {
   }
 
   #assertOpen(): void {
-    if (this.#state === ReadyState.OPEN) return;
+    if (this.#state === ReadyState.OPEN || this.#pendingClose !== null) return;
     const info = this.#closeInfo ?? this.#sentClose ?? { code: 1006, reason: "" };
     throw new ClosedError(
       info.code,

@@ -463,3 +463,24 @@ Deno.test("Protocol meets arbitrary bytes with events, never an exception", () =
     }
   });
 });
+
+Deno.test("Protocol sends replies to messages before a violation ahead of its close frame", () => {
+  // Autobahn 3.2: a valid message, then a frame with RSV2 set, in one read.
+  const server = new Protocol({ role: "server" });
+  const events = server.receive(
+    concat(
+      fromClient(Opcode.Text, "Hello"),
+      encodeFrame(Opcode.Text, "x", { rsv2: true, mask: KEY }),
+    ),
+  );
+  assert.deepEqual(events[0], { type: "message", data: "Hello" });
+  assert.equal(events.at(-1)?.type, "close");
+  assert.equal(server.canSend, true);
+  server.send("Hello"); // the echo, sent while handling the events
+  const frames = sent(server);
+  assert.deepEqual(frames.map((f) => f.opcode), [Opcode.Text, Opcode.Close]);
+  assert.equal(closeOf(frames[1]).code, 1002);
+  // Once the close frame has been taken, nothing more goes out.
+  assert.equal(server.canSend, false);
+  assert.throws(() => server.send("late"), ClosedError);
+});

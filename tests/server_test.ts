@@ -5,8 +5,12 @@ import assert from "node:assert/strict";
 import {
   acceptWebSocket,
   connect,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
   HandshakeError,
   type Message,
+  Opcode,
   serve,
   type ServeHandler,
   upgradeWebSocket,
@@ -408,5 +412,41 @@ Deno.test("a handler that calls upgradeWebSocket but returns another response le
   const closed = await connection!.closed;
   assert.equal(closed.code, 1006);
   assert.ok(closed.error instanceof HandshakeError);
+  await server.shutdown();
+});
+
+Deno.test("the server echoes a message that arrived with a violation, then fails with 1002", async () => {
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, echoHandler());
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode(
+    "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  const buffer = new Uint8Array(4096);
+  let head = "";
+  while (!head.includes("\r\n\r\n")) {
+    head += decoder.decode(buffer.subarray(0, (await conn.read(buffer))!));
+  }
+  // Autobahn 4.1.3: a text message, a frame with reserved opcode 5, a ping; one write.
+  const key = new Uint8Array([1, 2, 3, 4]);
+  const frames = [
+    encodeFrame(Opcode.Text, "Hello, world!", { mask: key }),
+    encodeFrame(5, "", { mask: key }),
+    encodeFrame(Opcode.Ping, "", { mask: key }),
+  ];
+  await conn.write(new Uint8Array(frames.flatMap((frame) => [...frame])));
+  const received: Uint8Array[] = [];
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer).catch(() => null)) {
+    received.push(buffer.slice(0, n));
+  }
+  conn.close();
+  const bytes = new Uint8Array(received.flatMap((chunk) => [...chunk]));
+  const decoded = new FrameDecoder({ role: "client" });
+  decoded.push(bytes);
+  const replies: Frame[] = [];
+  for (let frame = decoded.next(); frame; frame = decoded.next()) replies.push(frame);
+  assert.deepEqual(replies.map((frame) => frame.opcode), [Opcode.Text, Opcode.Close]);
+  assert.equal(decoder.decode(replies[0]!.payload), "Hello, world!");
+  assert.equal((replies[1]!.payload[0]! << 8) | replies[1]!.payload[1]!, 1002);
   await server.shutdown();
 });
