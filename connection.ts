@@ -867,6 +867,10 @@ export class SocketConnection extends BaseConnection {
           break;
       }
     }
+    // Replies go out in a microtask, together with whatever else this turn
+    // sends. Flushing here at once was measured: p50 latency ~8% lower, but
+    // pipelined peers fall into one write per message (64 connections:
+    // 1.4M -> 0.9M messages/s), so the batch wins.
     if (protocol.bufferedAmount > 0) this.#queued();
   }
 
@@ -1042,7 +1046,12 @@ export class SocketConnection extends BaseConnection {
         let total = 0;
         for (let i = 0; i < chunks.length; i++) total += chunks[i]!.length;
         this.#inFlight = total;
-        for (let i = 0; i < chunks.length; i++) await writeAll(conn, chunks[i]!);
+        for (let i = 0; i < chunks.length; i++) {
+          const chunk = chunks[i]!;
+          // One await in the common case; the loop only for a partial write.
+          const written = await conn.write(chunk);
+          if (written < chunk.length) await writeAll(conn, chunk.subarray(written));
+        }
         this.#inFlight = 0;
         batch?.resolve();
       }
