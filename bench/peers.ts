@@ -49,6 +49,8 @@ interface Scenario {
   /** One run against a server at `port` (pid for /proc), returning metric values by label. */
   run(port: number, pid: number, server: ServerInfo): Promise<Record<string, number>>;
   metrics: { label: string; higher: boolean }[];
+  /** Run with the server and the load generator pinned to separate cores. */
+  pin?: boolean;
 }
 
 const { values: args } = parseArgs({
@@ -121,7 +123,9 @@ const echoScenario = (
 const SCENARIOS: Scenario[] = [
   {
     name: "latency",
-    title: "Latency: 1 connection, 32 B text, one in flight",
+    title:
+      "Latency: 1 connection, 32 B text, one in flight (server and generator pinned to separate cores)",
+    pin: true,
     applies: () => true,
     metrics: [
       { label: "round trips/s", higher: true },
@@ -238,16 +242,45 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
+// For the latency scenario, the server is pinned to one core and the load
+// generator to another, when the machine allows: otherwise the scheduler
+// sometimes puts both on one core, and round-trip latency flips between two
+// modes from run to run. Throughput scenarios run unpinned, as a deployment
+// would (pinned, a server's GC threads and network processing share its core).
+const ALL_CPUS = `0-${navigator.hardwareConcurrency - 1}`;
+async function pinSelf(cpus: string): Promise<boolean> {
+  if (navigator.hardwareConcurrency < 2) return false;
+  try {
+    const pinned = await new Deno.Command("taskset", {
+      args: ["-p", "-c", cpus, String(Deno.pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return pinned.success;
+  } catch {
+    return false;
+  }
+}
+const PIN = await pinSelf(ALL_CPUS);
+
 /** Starts a peer server in its own process; resolves once it listens. */
 async function startServer(
   server: ServerInfo,
+  pin: boolean,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const script = new URL(`./servers/${server.name}.ts`, import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", script, "0"],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    script,
+    "0",
+  ];
+  const [program, ...args] = pin ? ["taskset", "-c", "1", ...deno] : deno;
+  const child = new Deno.Command(program!, { args, stdout: "piped", stderr: "inherit" }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let output = "";
   while (!/ready \d+/.test(output)) {
@@ -302,7 +335,9 @@ for (const scenario of scenarios) {
     if (!scenario.applies(server)) continue;
     for (let run = 0; run < RUNS; run++) {
       // A fresh process per run: memory and CPU figures start from the same place.
-      const process = await startServer(server);
+      const pin = PIN && scenario.pin === true;
+      await pinSelf(pin ? "0" : ALL_CPUS);
+      const process = await startServer(server, pin);
       try {
         const values = await scenario.run(process.port, process.pid, server);
         for (const [label, value] of Object.entries(values)) {
@@ -336,7 +371,10 @@ const machine = (() => {
   return `${cpu}, ${navigator.hardwareConcurrency} cores, ${
     (memory / 1024 / 1024).toFixed(0)
   } GiB; ` +
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), Linux ${Deno.osRelease()}`;
+    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), Linux ${Deno.osRelease()}; ` +
+    (PIN
+      ? "latency runs pinned (server CPU 1, generator CPU 0), the rest unpinned"
+      : "processes not pinned");
 })();
 const date = new Date().toISOString();
 const cell = (values: number[] | undefined) =>
