@@ -1,5 +1,7 @@
 // Copyright 2026 the Duplex authors. MIT license.
 // Helpers shared by the byte-level tests.
+import assert from "node:assert/strict";
+import { HandshakeError } from "../codec/mod.ts";
 
 /** A small seeded PRNG (mulberry32), so that random tests can be replayed. */
 export function random(seed: number): () => number {
@@ -71,4 +73,21 @@ export function hex(text: string): Uint8Array {
   const bytes = new Uint8Array(digits.length / 2);
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16);
   return bytes;
+}
+
+/** Asserts that `fn` throws a HandshakeError with this status and code, and returns it. */
+export function assertHandshakeError(
+  fn: () => unknown,
+  status: number,
+  code: string,
+): HandshakeError {
+  let caught: HandshakeError | undefined;
+  assert.throws(fn, (error) => {
+    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${error}`);
+    assert.equal(error.code, code);
+    assert.equal(error.status, status);
+    caught = error;
+    return true;
+  });
+  return caught!;
 }

@@ -3,6 +3,7 @@
 // handshake (RFC 6455 §4) built and validated on both sides.
 
 import assert from "node:assert/strict";
+import { assertHandshakeError } from "./_util.ts";
 import {
   acceptKey,
   buildUpgradeRequest,
@@ -33,19 +34,6 @@ import {
 // RFC 6455 §1.3: the example key and the accept value it yields.
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/** Asserts that `fn` throws a HandshakeError with this status and code, and returns it. */
-function assertHandshakeError(fn: () => unknown, status: number, code: string): HandshakeError {
-  let caught: HandshakeError | undefined;
-  assert.throws(fn, (error) => {
-    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${error}`);
-    assert.equal(error.code, code);
-    assert.equal(error.status, status);
-    caught = error;
-    return true;
-  });
-  return caught!;
-}
 
 /** Decodes base64 to bytes. */
 function fromBase64(text: string): Uint8Array {

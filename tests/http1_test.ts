@@ -4,6 +4,7 @@
 // is also fed split at every offset.
 
 import assert from "node:assert/strict";
+import { assertHandshakeError } from "./_util.ts";
 import {
   BodyDecoder,
   type BodyDecoderOptions,
@@ -32,19 +33,6 @@ function bytes(text: string): Uint8Array {
 /** Decodes bytes as Latin-1, one character per byte. */
 function text(data: Uint8Array): string {
   return Array.from(data, (b) => String.fromCharCode(b)).join("");
-}
-
-/** Asserts that `fn` throws a HandshakeError with this status and code, and returns it. */
-function assertHandshakeError(fn: () => unknown, status: number, code: string): HandshakeError {
-  let caught: HandshakeError | undefined;
-  assert.throws(fn, (error) => {
-    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${error}`);
-    assert.equal(error.code, code);
-    assert.equal(error.status, status);
-    caught = error;
-    return true;
-  });
-  return caught!;
 }
 
 /** A small seeded PRNG (mulberry32), so random chunkings are reproducible. */
