@@ -12,7 +12,6 @@ import {
   formatExtensions,
   formatProtocols,
   generateKey,
-  HandshakeError,
   HttpHeadReader,
   isHeaderValue,
   isToken,

@@ -12,7 +12,6 @@ import {
   bodyFraming,
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
-  HandshakeError,
   type HttpHeadLimits,
   HttpHeadReader,
   parseRequestHead,
