@@ -25,6 +25,7 @@ import {
   ClosedError,
   type CloseInfo,
   ConnectionError,
+  encodeUtf8,
   type Message,
   Protocol,
   ProtocolError,
@@ -248,7 +249,7 @@ function callSafely<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
 }
 
 function toBytes(data: Uint8Array | string): Uint8Array {
-  return typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return typeof data === "string" ? encodeUtf8(data) : data;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Message, ReadyState } from "./codec/mod.ts";
+import { type Message, ReadyState, utf8Length } from "./codec/mod.ts";
 import { type ConnectOptions, startClient } from "./_client.ts";
 import type { ConnectionCloseInfo, WebSocketConnection } from "./connection.ts";
 
@@ -40,10 +40,6 @@ export function wrapConnection(
   } finally {
     adopting = undefined;
   }
-}
-
-function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
 }
 
 /**
@@ -91,6 +87,7 @@ export class WebSocket extends EventTarget {
   readonly connection: WebSocketConnection;
 
   #url: string;
+  #origin: string;
   #binaryType: BinaryType;
   #discarded = 0;
   #pendingBlobBytes = 0;
@@ -127,6 +124,8 @@ export class WebSocket extends EventTarget {
       this.#binaryType = "blob";
       this.#url = this.connection.url;
     }
+    // MessageEvent.origin: the same for every message, so computed once.
+    this.#origin = new URL(this.#url).origin;
     const connection = this.connection;
     connection.listen({
       open: () => this.dispatchEvent(new Event("open")),
@@ -303,7 +302,7 @@ export class WebSocket extends EventTarget {
         : data.slice().buffer;
     }
     this.dispatchEvent(
-      new MessageEvent("message", { data: payload, origin: new URL(this.#url).origin }),
+      new MessageEvent("message", { data: payload, origin: this.#origin }),
     );
   }
 
