@@ -164,13 +164,15 @@ interface RequestContext {
   upgrade: Response | null;
   /** A copy of the request head's bytes, from which a connection's headers are parsed if asked for. */
   head: Uint8Array;
+  /** The head's fields, as the request's headers hold them, for lookups without Headers' conversions. */
+  fields: readonly [string, string][];
 }
 
 interface PendingUpgrade {
   connection: SocketConnection;
   offer: UpgradeOffer;
   /** The response upgradeWebSocket() handed out; its headers go into the 101. */
-  response: Response;
+  response: SwitchingProtocols;
   /** The subprotocol chosen. */
   protocol: string;
   /** The request's headers, which the connection exposes. */
@@ -254,6 +256,8 @@ class DuplexServer implements Server {
   readonly #handler: ServeHandler;
   readonly #options: ServeOptions;
   readonly #scheme: string;
+  readonly #requestDeadlines: DeadlineQueue;
+  readonly #keepAliveDeadlines: DeadlineQueue;
   // HTTP connections, with whether each is waiting for a request.
   readonly #conns = new Map<Deno.Conn, { idle: boolean }>();
   readonly #sockets = new Set<SocketConnection>();
@@ -274,6 +278,8 @@ class DuplexServer implements Server {
       ? Deno.listenTls({ hostname, port, cert: options.cert, key: options.key! })
       : Deno.listen({ hostname, port });
     this.#scheme = options.cert !== undefined ? "https" : "http";
+    this.#requestDeadlines = new DeadlineQueue(options.requestTimeout ?? 10_000);
+    this.#keepAliveDeadlines = new DeadlineQueue(options.keepAliveTimeout ?? 5_000);
     this.addr = this.#listener.addr as Deno.NetAddr;
     const onListen = options.onListen ?? ((addr: Deno.NetAddr) => {
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -365,14 +371,7 @@ class DuplexServer implements Server {
       while (!this.#shuttingDown) {
         // Read the head (and body) against a deadline: a slowloris client is dropped.
         state.idle = true;
-        const timeout = first
-          ? options.requestTimeout ?? 10_000
-          : options.keepAliveTimeout ?? 5_000;
-        let expired = false;
-        const deadline = setTimeout(() => {
-          expired = true;
-          closeQuietly(conn);
-        }, timeout);
+        const deadline = (first ? this.#requestDeadlines : this.#keepAliveDeadlines).add(conn);
         let request: Request;
         let head: RequestHead;
         let raw: Uint8Array;
@@ -388,7 +387,7 @@ class DuplexServer implements Server {
           ({ head, raw, leftover } = received);
           request = this.#toRequest(received.head, received.body, conn);
         } catch (error) {
-          if (expired || this.#shuttingDown) return;
+          if (deadline.expired || this.#shuttingDown) return;
           if (error instanceof HandshakeError) {
             await writeErrorResponse(conn, error.status, error.message, error.headers).catch(
               () => {},
@@ -396,11 +395,16 @@ class DuplexServer implements Server {
           }
           return;
         } finally {
-          clearTimeout(deadline);
+          deadline.cancel();
         }
         state.idle = false;
         first = false;
-        const context: RequestContext = { version: head.version, upgrade: null, head: raw };
+        const context: RequestContext = {
+          version: head.version,
+          upgrade: null,
+          head: raw,
+          fields: head.fields,
+        };
         contexts.set(request, context);
         const completed = Promise.withResolvers<void>();
         let response = await this.#respond(request, { remoteAddr, completed: completed.promise });
@@ -521,9 +525,109 @@ class DuplexServer implements Server {
 
 /** The 101 head: the headers of the response the handler returned, and the accept value. */
 function switchingProtocolsHead(pending: PendingUpgrade): Uint8Array {
-  const headers = pending.response.headers;
-  headers.set("sec-websocket-accept", acceptKeySync(pending.offer.key));
-  return serializeResponseHead(101, "Switching Protocols", headers);
+  return pending.response.serialize(acceptKeySync(pending.offer.key));
+}
+
+/**
+ * Deadlines of one duration, for the connections reading a request: one
+ * timer for all of them instead of one each. Deadlines expire in the order
+ * they were set, so a FIFO is enough; an expired one closes its connection.
+ */
+class DeadlineQueue {
+  readonly #duration: number;
+  #items: Deadline[] = [];
+  #head = 0;
+  #live = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(duration: number) {
+    this.#duration = duration;
+  }
+
+  /** Starts a deadline for `conn`. */
+  add(conn: Deno.Conn): Deadline {
+    const deadline = new Deadline(this, conn, performance.now() + this.#duration);
+    this.#items.push(deadline);
+    this.#live++;
+    if (this.#timer === undefined) this.#arm(this.#duration);
+    return deadline;
+  }
+
+  /** A deadline was cancelled: with none left, so is the timer. */
+  settled(): void {
+    if (--this.#live > 0) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#items = [];
+    this.#head = 0;
+  }
+
+  #arm(delay: number): void {
+    const timer = setTimeout(this.#fire, Math.max(0, delay));
+    // A pending read keeps the process alive as long as it matters.
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  #fire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    const items = this.#items;
+    while (this.#head < items.length) {
+      const deadline = items[this.#head]!;
+      if (deadline.state === PENDING && deadline.at > now) break;
+      this.#head++;
+      if (deadline.state === PENDING) {
+        this.#live--;
+        deadline.expire();
+      }
+    }
+    if (this.#head === items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else {
+      if (this.#head > 1024 && this.#head * 2 > items.length) {
+        this.#items = items.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#arm(this.#items[this.#head]!.at - now);
+    }
+  };
+}
+
+const PENDING = 0;
+const CANCELLED = 1;
+const EXPIRED = 2;
+
+/** One connection's deadline in a {@linkcode DeadlineQueue}. */
+class Deadline {
+  state: typeof PENDING | typeof CANCELLED | typeof EXPIRED = PENDING;
+  readonly #queue: DeadlineQueue;
+  readonly #conn: Deno.Conn;
+  readonly at: number;
+
+  constructor(queue: DeadlineQueue, conn: Deno.Conn, at: number) {
+    this.#queue = queue;
+    this.#conn = conn;
+    this.at = at;
+  }
+
+  /** Whether it passed (and the connection was closed). */
+  get expired(): boolean {
+    return this.state === EXPIRED;
+  }
+
+  cancel(): void {
+    if (this.state !== PENDING) return;
+    this.state = CANCELLED;
+    this.#queue.settled();
+  }
+
+  /** For the queue: the deadline passed. */
+  expire(): void {
+    this.state = EXPIRED;
+    closeQuietly(this.#conn);
+  }
 }
 
 function closeQuietly(conn: Deno.Conn): void {
@@ -707,9 +811,19 @@ const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 /**
  * The response `upgradeWebSocket()` hands out. The Response constructor
  * refuses status 101, and the server writes the real head itself, so this
- * one only has to look right to the handler.
+ * one only has to look right to the handler. Its `Headers` are made only if
+ * the handler looks at them: most never do, and the head is written
+ * straight from the field list.
  */
 class SwitchingProtocols extends Response {
+  readonly #fields: [string, string][];
+  #headers: Headers | undefined;
+
+  constructor(fields: [string, string][]) {
+    super(null, { status: 200 });
+    this.#fields = fields;
+  }
+
   override get status(): number {
     return 101;
   }
@@ -717,6 +831,29 @@ class SwitchingProtocols extends Response {
   override get statusText(): string {
     return "Switching Protocols";
   }
+
+  override get headers(): Headers {
+    return this.#headers ??= new Headers(this.#fields);
+  }
+
+  /** The head to write, with the accept value. */
+  serialize(accept: string): Uint8Array {
+    const headers = this.#headers;
+    if (headers !== undefined) {
+      headers.set("sec-websocket-accept", accept);
+      return serializeResponseHead(101, "Switching Protocols", headers);
+    }
+    // The fields were validated by Headers (options.headers) or are ours.
+    let head = "HTTP/1.1 101 Switching Protocols\r\n";
+    for (const [name, value] of this.#fields) head += `${name}: ${value}\r\n`;
+    return encodeLatin1(`${head}sec-websocket-accept: ${accept}\r\n\r\n`);
+  }
+}
+
+function encodeLatin1(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
 }
 
 // Headers the 101 response sets itself.
@@ -744,9 +881,9 @@ function chooseProtocol(offered: readonly string[], choice: UpgradeOptions["prot
   return preferences.find((protocol) => offered.includes(protocol)) ?? "";
 }
 
-function checkOrigin(request: Request, allowed: readonly string[] | undefined): void {
+function checkOrigin(headers: Pick<Headers, "get">, allowed: readonly string[] | undefined): void {
   if (allowed === undefined) return;
-  const origin = request.headers.get("origin");
+  const origin = headers.get("origin");
   if (origin === null || allowed.includes(origin) || allowed.includes("*")) return;
   throw new HandshakeError(
     "FORBIDDEN_ORIGIN",
@@ -806,12 +943,16 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
   if (context.upgrade !== null) {
     throw new TypeError("Cannot upgrade: this request was already upgraded");
   }
+  // The request's headers are its head's fields (a Request's are immutable):
+  // looked up there, without Headers' conversions.
+  const fields = context.fields;
+  const headersOfRequest = { get: (name: string) => fieldValue(fields, name) };
   const offer = validateUpgradeRequest({
     method: request.method,
-    headers: request.headers,
+    headers: headersOfRequest,
     httpVersion: context.version,
   });
-  checkOrigin(request, options.allowedOrigins);
+  checkOrigin(headersOfRequest, options.allowedOrigins);
   const protocol = chooseProtocol(offer.protocols, options.protocol);
   const headers: [string, string][] = [["upgrade", "websocket"], ["connection", "Upgrade"]];
   if (protocol !== "") headers.push(["sec-websocket-protocol", protocol]);
@@ -830,13 +971,13 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     role: "server",
     url: webSocketUrl(request.url),
   });
-  const response = new SwitchingProtocols(null, { status: 200, headers });
+  const response = new SwitchingProtocols(headers);
   pendingUpgrades.set(response, {
     connection,
     offer,
     response,
     protocol,
-    requestHeaders: () => parseRequestHead(context.head).headers,
+    requestHeaders: headersFrom(context.head),
   });
   context.upgrade = response;
   let socket: WebSocket | undefined;
@@ -851,10 +992,19 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
   };
 }
 
+/**
+ * What an open connection keeps of its request: the head's bytes (not the
+ * Request, its fields or the Response), parsed into Headers only if asked
+ * for. A function of its own, so that the closure holds nothing else.
+ */
+function headersFrom(head: Uint8Array): () => Headers {
+  return () => parseRequestHead(head).headers;
+}
+
 function upgradeNative(request: Request, options: UpgradeOptions): UpgradeResult {
   // Validate here too, so that the errors are the same on both servers.
   const offer = validateUpgradeRequest({ method: request.method, headers: request.headers });
-  checkOrigin(request, options.allowedOrigins);
+  checkOrigin(request.headers, options.allowedOrigins);
   const protocol = chooseProtocol(offer.protocols, options.protocol);
   const keepalive = options.keepalive;
   const idleTimeout = keepalive !== undefined
@@ -955,7 +1105,7 @@ export async function acceptWebSocket(
       headers: head.fields,
     },
   );
-  contexts.set(request, { version: head.version, upgrade: null, head: raw });
+  contexts.set(request, { version: head.version, upgrade: null, head: raw, fields: head.fields });
   let result: UpgradeResult;
   try {
     if (head.method !== "GET") {

@@ -21,10 +21,21 @@ export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** The one protocol version (RFC 6455 §4.1, §11.6). */
 export const WEBSOCKET_VERSION = "13";
 
+// Uint8Array.prototype.toBase64 (ES2026) where the runtime has it, btoa otherwise.
+const nativeToBase64 = (Uint8Array.prototype as { toBase64?: (this: Uint8Array) => string })
+  .toBase64;
+
 function toBase64(bytes: Uint8Array): string {
+  if (nativeToBase64 !== undefined) return nativeToBase64.call(bytes);
   let binary = "";
   for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]!);
   return btoa(binary);
+}
+
+// The accept value's input, key then GUID, reused: a key is 24 characters.
+const ACCEPT_INPUT = new Uint8Array(24 + WEBSOCKET_GUID.length);
+for (let i = 0; i < WEBSOCKET_GUID.length; i++) {
+  ACCEPT_INPUT[24 + i] = WEBSOCKET_GUID.charCodeAt(i);
 }
 
 /**
@@ -80,6 +91,15 @@ export function acceptKey(key: string): Promise<string> {
  * ```
  */
 export function acceptKeySync(key: string): string {
+  if (key.length === 24) {
+    let ascii = true;
+    for (let i = 0; i < 24; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) ascii = false;
+      ACCEPT_INPUT[i] = c;
+    }
+    if (ascii) return toBase64(sha1(ACCEPT_INPUT));
+  }
   return toBase64(sha1(encodeUtf8(key + WEBSOCKET_GUID)));
 }
 
@@ -145,7 +165,33 @@ function splitList(value: string): string[] {
 /** Whether a comma-separated header value holds `token`, case-insensitively. */
 function hasToken(value: string | null, token: string): boolean {
   if (value === null) return false;
-  return splitList(value).some((item) => item.toLowerCase() === token);
+  // Item by item, in place: this runs on every handshake.
+  let start = 0;
+  while (start <= value.length) {
+    let end = value.indexOf(",", start);
+    if (end < 0) end = value.length;
+    let from = start;
+    let to = end;
+    while (from < to && isBlank(value.charCodeAt(from))) from++;
+    while (to > from && isBlank(value.charCodeAt(to - 1))) to--;
+    if (to - from === token.length && sameTokenAt(value, from, token)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/** Whether `value` holds the lower-case `token` at `at`, ignoring ASCII case. */
+function sameTokenAt(value: string, at: number, token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    let c = value.charCodeAt(at + i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== token.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /**
@@ -655,8 +701,8 @@ export interface UpgradeOffer {
 export interface UpgradeRequestLike {
   /** The method. */
   method: string;
-  /** The headers. */
-  headers: Headers;
+  /** The headers: a `Headers`, or anything that looks fields up by lower-case name the same way. */
+  headers: Pick<Headers, "get">;
   /** The HTTP version, such as `"HTTP/1.1"`, when known. */
   httpVersion?: string;
 }

@@ -185,12 +185,24 @@ export function fieldValue(
   name: string,
 ): string | null {
   let value: string | null = null;
-  for (const [field, fieldValue] of fields) {
-    if (field.length === name.length && field.toLowerCase() === name) {
-      value = value === null ? fieldValue : `${value}, ${fieldValue}`;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (sameName(field[0], name)) {
+      value = value === null ? field[1] : `${value}, ${field[1]}`;
     }
   }
   return value;
+}
+
+/** `field.toLowerCase() === lower`, without making a string: lookups run often in a handshake. */
+function sameName(field: string, lower: string): boolean {
+  if (field.length !== lower.length) return false;
+  for (let i = 0; i < field.length; i++) {
+    let c = field.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** A parsed response head. */
@@ -205,8 +217,19 @@ export interface ResponseHead {
   headers: Headers;
 }
 
+const ASCII = new TextDecoder();
+
 /** Reads bytes as Latin-1: each byte one character, as HTTP field values are. */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if (bytes[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  // ASCII, as heads almost always are, is the same in UTF-8: decode natively.
+  if (ascii) return ASCII.decode(bytes.subarray(start, end));
   let text = "";
   for (let i = start; i < end; i += 4096) {
     // deno-lint-ignore no-explicit-any
@@ -218,21 +241,33 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
 // RFC 7230 §3.2: field-value characters (VCHAR, obs-text, SP, HTAB).
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-/** Parses header lines (everything after the start line) into Headers. */
-function parseFields(lines: string[], maxHeaderCount: number, status: number): [string, string][] {
+/**
+ * Parses the header lines of a head's text, from `start` (just after the
+ * start line's CRLF) to `end` (the final CRLF), into a field list: one
+ * string per name and value, nothing else allocated.
+ */
+function parseFields(
+  text: string,
+  start: number,
+  end: number,
+  maxHeaderCount: number,
+  status: number,
+): [string, string][] {
   // Validated here, then handed to the Headers constructor in one call (one
   // conversion instead of one per field).
   const fields: [string, string][] = [];
-  const count = lines.length;
-  if (count > maxHeaderCount) {
-    badRequest(
-      "TOO_MANY_HEADERS",
-      `there are more than ${maxHeaderCount} header fields`,
-      status === 0 ? 0 : 431,
-    );
-  }
-  for (const line of lines) {
-    if (line[0] === " " || line[0] === "\t") {
+  let lineStart = start;
+  while (lineStart < end) {
+    const lineEnd = text.indexOf("\r\n", lineStart);
+    if (fields.length === maxHeaderCount) {
+      badRequest(
+        "TOO_MANY_HEADERS",
+        `there are more than ${maxHeaderCount} header fields`,
+        status === 0 ? 0 : 431,
+      );
+    }
+    const first = text.charCodeAt(lineStart);
+    if (first === SP || first === HTAB) {
       // RFC 7230 §3.2.4: obs-fold is deprecated; a server MUST reject it.
       badRequest(
         "OBSOLETE_LINE_FOLDING",
@@ -240,18 +275,26 @@ function parseFields(lines: string[], maxHeaderCount: number, status: number): [
         status === 0 ? 0 : 400,
       );
     }
-    const colon = line.indexOf(":");
-    const name = colon < 0 ? line : line.slice(0, colon);
+    let colon = text.indexOf(":", lineStart);
+    if (colon > lineEnd) colon = -1;
+    const name = colon < 0 ? "" : text.slice(lineStart, colon);
     // RFC 7230 §3.2.4: "No whitespace is allowed between the header field-name
     // and colon"; a name is a token.
-    if (colon <= 0 || !isToken(name)) {
+    if (colon <= lineStart || !isToken(name)) {
       badRequest(
         "INVALID_HEADER",
-        `${JSON.stringify(line.slice(0, 40))} is not a header field`,
+        `${
+          JSON.stringify(text.slice(lineStart, Math.min(lineEnd, lineStart + 40)))
+        } is not a header field`,
         status === 0 ? 0 : 400,
       );
     }
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    // The value, without the whitespace around it.
+    let from = colon + 1;
+    let to = lineEnd;
+    while (from < to && isBlank(text.charCodeAt(from))) from++;
+    while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
+    const value = text.slice(from, to);
     if (!FIELD_VALUE.test(value)) {
       badRequest(
         "INVALID_HEADER_VALUE",
@@ -260,13 +303,27 @@ function parseFields(lines: string[], maxHeaderCount: number, status: number): [
       );
     }
     fields.push([name, value]);
+    lineStart = lineEnd + 2;
   }
   return fields;
 }
 
-function splitHead(head: Uint8Array): string[] {
-  // The head ends with CRLF CRLF: drop the empty last two lines.
-  return latin1(head, 0, head.length).split("\r\n").slice(0, -2);
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** A complete head as text; it must end with CRLF CRLF, as HttpHeadReader's heads do. */
+function headText(head: Uint8Array, status = 400): string {
+  const n = head.length;
+  if (
+    n < 4 || head[n - 4] !== CR || head[n - 3] !== LF || head[n - 2] !== CR || head[n - 1] !== LF
+  ) {
+    badRequest("INCOMPLETE_HEAD", "the head does not end with an empty line", status);
+  }
+  return latin1(head, 0, n);
+}
+
+function isBlank(c: number): boolean {
+  return c === SP || c === HTAB;
 }
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/\d\.\d)$/;
@@ -293,25 +350,33 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/\d\.
  * ```
  */
 export function parseRequestHead(head: Uint8Array, limits: HttpHeadLimits = {}): RequestHead {
-  const lines = splitHead(head);
-  const match = REQUEST_LINE.exec(lines[0] ?? "");
+  const text = headText(head);
+  const lineEnd = text.indexOf("\r\n");
+  const line = text.slice(0, lineEnd);
+  const match = REQUEST_LINE.exec(line);
   if (match === null) {
     badRequest(
       "INVALID_REQUEST_LINE",
-      `${JSON.stringify((lines[0] ?? "").slice(0, 80))} is not a request line`,
+      `${JSON.stringify(line.slice(0, 80))} is not a request line`,
     );
   }
   const [, method, target, version] = match as unknown as [string, string, string, string];
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     badRequest("UNSUPPORTED_HTTP_VERSION", `${version} is not supported`, 505);
   }
-  const lineFields = lines.slice(1);
-  const fields = parseFields(lineFields, limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 400);
+  // The head ends with CRLF CRLF: the last field line ends at the first of them.
+  const fields = parseFields(
+    text,
+    lineEnd + 2,
+    text.length - 2,
+    limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+    400,
+  );
   // RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status code
   // to any HTTP/1.1 request message that lacks a Host header field and to any
   // request message that contains more than one Host header field".
   let hosts = 0;
-  for (const line of lineFields) if (/^host:/i.test(line)) hosts++;
+  for (let i = 0; i < fields.length; i++) if (sameName(fields[i]![0], "host")) hosts++;
   if (hosts > 1 || (hosts === 0 && version === "HTTP/1.1")) {
     badRequest(
       "INVALID_HOST",
@@ -361,12 +426,14 @@ const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
  * ```
  */
 export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {}): ResponseHead {
-  const lines = splitHead(head);
-  const match = STATUS_LINE.exec(lines[0] ?? "");
+  const text = headText(head, 0);
+  const lineEnd = text.indexOf("\r\n");
+  const line = text.slice(0, lineEnd);
+  const match = STATUS_LINE.exec(line);
   if (match === null) {
     badRequest(
       "INVALID_STATUS_LINE",
-      `${JSON.stringify((lines[0] ?? "").slice(0, 80))} is not a status line`,
+      `${JSON.stringify(line.slice(0, 80))} is not a status line`,
       0,
     );
   }
@@ -380,7 +447,13 @@ export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {})
   let headers: Headers;
   try {
     headers = new Headers(
-      parseFields(lines.slice(1), limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT, 0),
+      parseFields(
+        text,
+        lineEnd + 2,
+        text.length - 2,
+        limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+        0,
+      ),
     );
   } catch (error) {
     const e = error as HandshakeError;

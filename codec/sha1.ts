@@ -12,6 +12,9 @@
  */
 
 const W = new Uint32Array(80);
+// Messages of up to two blocks (a handshake's 60 bytes) are padded here, not in a new buffer.
+const SCRATCH = new Uint8Array(128);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 
 function rotl(x: number, n: number): number {
   return (x << n) | (x >>> (32 - n));
@@ -27,13 +30,22 @@ export function sha1(data: Uint8Array): Uint8Array {
   const length = data.length;
   // Padding (§5.1.1): a 1 bit, zeros, then the 64-bit length in bits.
   const blocks = Math.ceil((length + 9) / 64);
-  const message = new Uint8Array(blocks * 64);
-  message.set(data);
-  message[length] = 0x80;
-  const view = new DataView(message.buffer);
+  const size = blocks * 64;
+  let view: DataView;
+  if (size <= SCRATCH.length) {
+    SCRATCH.fill(0, length, size);
+    SCRATCH.set(data);
+    SCRATCH[length] = 0x80;
+    view = SCRATCH_VIEW;
+  } else {
+    const message = new Uint8Array(size);
+    message.set(data);
+    message[length] = 0x80;
+    view = new DataView(message.buffer);
+  }
   const bits = length * 8;
-  view.setUint32(message.length - 8, Math.floor(bits / 0x100000000));
-  view.setUint32(message.length - 4, bits >>> 0);
+  view.setUint32(size - 8, Math.floor(bits / 0x100000000));
+  view.setUint32(size - 4, bits >>> 0);
 
   let h0 = 0x67452301, h1 = 0xefcdab89, h2 = 0x98badcfe, h3 = 0x10325476, h4 = 0xc3d2e1f0;
   for (let block = 0; block < blocks; block++) {

@@ -410,6 +410,25 @@ Deno.test("parseRequestHead answers 431 for more than maxHeaderCount headers", (
   assertHandshakeError(() => parseRequestHead(withFields(101)), 431, "TOO_MANY_HEADERS");
 });
 
+Deno.test("parseRequestHead and parseResponseHead answer 400 / 0 for a head without its final empty line", () => {
+  for (const head of ["GET / HTTP/1.1\r\nHost: a\r\n", "GET / HTTP/1.1\r\nHost: a", "", "\r\n"]) {
+    assertHandshakeError(() => parseRequestHead(bytes(head)), 400, "INCOMPLETE_HEAD");
+  }
+  assertHandshakeError(
+    () => parseResponseHead(bytes("HTTP/1.1 101 Switching Protocols\r\n")),
+    0,
+    "INCOMPLETE_HEAD",
+  );
+});
+
+Deno.test("parseRequestHead reads the same fields from an ASCII head and from one with Latin-1 bytes", () => {
+  // ASCII heads are decoded natively, others byte by byte: both give the same text.
+  const ascii = parseRequestHead(bytes("GET /a HTTP/1.1\r\nHost: h\r\nX-A:\t v \t\r\n\r\n"));
+  assert.deepEqual(ascii.fields, [["Host", "h"], ["X-A", "v"]]);
+  const mixed = parseRequestHead(bytes("GET /a HTTP/1.1\r\nHost: h\r\nX-A:\t v\xe9 \t\r\n\r\n"));
+  assert.deepEqual(mixed.fields, [["Host", "h"], ["X-A", "v\xe9"]]);
+});
+
 // ---------------------------------------------------------------------------
 // parseResponseHead
 

@@ -216,6 +216,60 @@ Deno.test("serve drops a slowloris client at the request deadline and keeps serv
   await server.shutdown();
 });
 
+Deno.test("serve drops each silent client at its own request deadline, in order, and serves the punctual", async () => {
+  const server = serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {}, requestTimeout: 400 },
+    echoHandler(),
+  );
+  const port = server.addr.port;
+  const closedAt = (conn: Deno.Conn) =>
+    conn.read(new Uint8Array(64)).then(() => performance.now(), () => performance.now());
+  const started = performance.now();
+  const first = await Deno.connect({ hostname: "127.0.0.1", port });
+  const firstClosed = closedAt(first);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const second = await Deno.connect({ hostname: "127.0.0.1", port });
+  const secondClosed = closedAt(second);
+  // A client that sends its request in time gets its answer, past the first's deadline.
+  const punctual = await Deno.connect({ hostname: "127.0.0.1", port });
+  await punctual.write(
+    encoder.encode("GET /late HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+  );
+  const [a, b] = await Promise.all([firstClosed, secondClosed]);
+  assert.ok(a - started >= 350, `the first was dropped after ${a - started} ms`);
+  assert.ok(b > a, "the second was dropped before the first");
+  assert.ok(b - started >= 550, `the second was dropped after ${b - started} ms`);
+  let answer = "";
+  const buffer = new Uint8Array(1024);
+  for (let n; (n = await punctual.read(buffer)) !== null;) {
+    answer += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  assert.match(answer, /page \/late/);
+  for (const conn of [first, second, punctual]) conn.close();
+  await server.shutdown();
+});
+
+Deno.test("serve closes a keep-alive connection that sends no next request within keepAliveTimeout", async () => {
+  const server = serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {}, keepAliveTimeout: 200 },
+    echoHandler(),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode("GET /one HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const buffer = new Uint8Array(4096);
+  let received = "";
+  let n: number | null;
+  while ((n = await conn.read(buffer)) !== null) {
+    received += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  // The one response, then the server hung up on its own.
+  assert.equal(received.match(/HTTP\/1\.1 200 /g)?.length, 1);
+  assert.match(received, /connection: keep-alive/i);
+  conn.close();
+  await server.shutdown();
+});
+
 Deno.test("the same handler runs on serve and on Deno.serve", async () => {
   const seen: string[] = [];
   // Code written for Deno.serve + Deno.upgradeWebSocket, using Duplex's
