@@ -452,6 +452,15 @@ class DuplexServer implements Server {
       ? `${this.#scheme}://${host}${head.target}`
       : `${this.#scheme}://${host}/${head.target}`;
     try {
+      if (head.method === "GET" && body === null) {
+        // Every upgrade: a bare Request, then the fields appended one by one,
+        // measured faster than converting an init dictionary and a field list.
+        const request = new Request(url);
+        const headers = request.headers;
+        const fields = head.fields;
+        for (let i = 0; i < fields.length; i++) headers.append(fields[i]![0], fields[i]![1]);
+        return request;
+      }
       return new Request(url, {
         method: head.method,
         // The field list, not a Headers object: Request converts it once.

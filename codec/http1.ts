@@ -93,13 +93,21 @@ export class HttpHeadReader {
   /**
    * Adds bytes.
    *
-   * @param chunk The next bytes; copied.
+   * @param chunk The next bytes; kept as a copy while the head is incomplete.
    * @returns The complete head, through its final CRLF CRLF, or `undefined`
-   * while more bytes are needed.
+   * while more bytes are needed. A head that arrives whole in the first chunk
+   * is a view of that chunk, not a copy: copy it to keep it past the chunk's
+   * reuse. `rest` is always a copy.
    * @throws {HandshakeError} 431 if the head grows past `maxHeadSize`, 414 if
    * the first line grows past `maxStartLineLength`, 400 on a bare LF.
    */
   push(chunk: Uint8Array): Uint8Array | undefined {
+    if (this.#length === 0) {
+      // The usual case: the whole head in the first chunk, returned in place.
+      const head = this.#scan(chunk, chunk.length);
+      if (head !== undefined) return head;
+      if (chunk.length === 0) return undefined;
+    }
     const needed = this.#length + chunk.length;
     if (needed > this.#buffer.length) {
       const grown = new Uint8Array(
@@ -110,8 +118,15 @@ export class HttpHeadReader {
     }
     this.#buffer.set(chunk, this.#length);
     this.#length = needed;
-    const buffer = this.#buffer;
-    for (let i = this.#scanned; i < needed; i++) {
+    return this.#scan(this.#buffer, needed);
+  }
+
+  /**
+   * Scans `buffer` up to `length` from where the last scan stopped: the
+   * head if it is complete (a view of `buffer`), else `undefined`.
+   */
+  #scan(buffer: Uint8Array, length: number): Uint8Array | undefined {
+    for (let i = this.#scanned; i < length; i++) {
       if (buffer[i] !== LF) continue;
       if (i === 0 || buffer[i - 1] !== CR) {
         badRequest("BARE_LF", "a line ends with LF instead of CRLF");
@@ -124,16 +139,17 @@ export class HttpHeadReader {
       if (i >= 3 && buffer[i - 2] === LF) {
         const end = i + 1;
         if (end > this.#maxHeadSize) this.#tooLarge();
-        this.#rest = buffer.slice(end, needed);
-        this.#scanned = needed;
+        this.#rest = end < length ? buffer.slice(end, length) : EMPTY;
+        this.#scanned = length;
+        this.#length = length;
         return buffer.subarray(0, end);
       }
     }
-    this.#scanned = needed;
+    this.#scanned = length;
     // The first line so far, without a CR that may be the start of its CRLF.
-    const lineSoFar = needed - (buffer[needed - 1] === CR ? 1 : 0);
+    const lineSoFar = length - (buffer[length - 1] === CR ? 1 : 0);
     if (!this.#startLineDone && lineSoFar > this.#maxStartLineLength) this.#tooLong();
-    if (needed > this.#maxHeadSize) this.#tooLarge();
+    if (length > this.#maxHeadSize) this.#tooLarge();
     return undefined;
   }
 

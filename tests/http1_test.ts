@@ -116,6 +116,17 @@ Deno.test("HttpHeadReader returns undefined until the head is complete and count
   assert.equal(reader.rest.length, 0);
 });
 
+Deno.test("HttpHeadReader returns a head that arrives whole in place, and copies the rest", () => {
+  const chunk = bytes("GET / HTTP/1.1\r\nHost: a\r\n\r\nnext");
+  const reader = new HttpHeadReader();
+  const head = reader.push(chunk)!;
+  assert.equal(head.buffer, chunk.buffer);
+  assert.equal(text(head), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  assert.equal(reader.size, chunk.length);
+  chunk.fill(0x21);
+  assert.equal(text(reader.rest), "next");
+});
+
 Deno.test("HttpHeadReader copies its input", () => {
   const chunk = bytes("GET / HTTP/1.1\r\nHost: a\r\n");
   const reader = new HttpHeadReader();
