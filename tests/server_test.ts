@@ -270,6 +270,41 @@ Deno.test("serve closes a keep-alive connection that sends no next request withi
   await server.shutdown();
 });
 
+Deno.test("the 101 carries upgrade option headers and headers the handler set on the response", async () => {
+  for (const touch of [false, true]) {
+    const opened: WebSocketConnection[] = [];
+    const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      const { connection, response } = upgradeWebSocket(request, {
+        protocol: "chat",
+        headers: { "set-cookie": "id=1" },
+      });
+      if (touch) {
+        // Deno.upgradeWebSocket users may add headers to the response they return.
+        assert.equal(response.headers.get("sec-websocket-protocol"), "chat");
+        response.headers.append("x-added", "late");
+      }
+      connection.listen({ message: (message) => connection.send(message) });
+      opened.push(connection);
+      return response;
+    });
+    const client = await connect(`ws://127.0.0.1:${server.addr.port}/`, {
+      protocols: ["chat"],
+      headers: { "x-client": "c1" },
+    });
+    assert.equal(client.protocol, "chat");
+    assert.equal(client.headers.get("set-cookie"), "id=1");
+    assert.equal(client.headers.get("x-added"), touch ? "late" : null);
+    assert.equal(client.headers.get("upgrade"), "websocket");
+    await client.send("ok");
+    assert.equal(await client.receive(), "ok");
+    // The server's connection exposes the request's headers, parsed when asked for.
+    assert.equal(opened[0]!.headers.get("x-client"), "c1");
+    assert.equal(opened[0]!.headers.get("sec-websocket-protocol"), "chat");
+    await client.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("the same handler runs on serve and on Deno.serve", async () => {
   const seen: string[] = [];
   // Code written for Deno.serve + Deno.upgradeWebSocket, using Duplex's
