@@ -584,11 +584,25 @@ export class SocketConnection extends BaseConnection {
   #holdingForReplies = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  // Pings and keepalive.
+  // Pings and keepalive (ticked by a clock shared with every connection of the same period).
   #pings: PendingPing[] | null = null;
   #pingCount = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #clock: KeepaliveClock | null = null;
+  #lastActive = 0;
   #pongDeadline = 0;
+
+  // Connections with frames to write, flushed together in one microtask.
+  static #toFlush: SocketConnection[] = [];
+  static #spare: SocketConnection[] = [];
+
+  static #flushAll(): void {
+    const connections = SocketConnection.#toFlush;
+    // Flushes may queue more: those go to the other list, and the next microtask.
+    SocketConnection.#toFlush = SocketConnection.#spare;
+    for (let i = 0; i < connections.length; i++) connections[i]!.#flush();
+    connections.length = 0;
+    SocketConnection.#spare = connections;
+  }
 
   /**
    * Creates a connection in the `CONNECTING` state.
@@ -978,44 +992,51 @@ export class SocketConnection extends BaseConnection {
   }
 
   /**
-   * Keepalive: one timer per connection. A ping goes out once nothing has
-   * arrived for `pingInterval`; no pong within `pongTimeout` ends the
-   * connection. A busy connection is never pinged.
+   * Keepalive: a ping goes out once nothing has arrived for `pingInterval`;
+   * no pong within `pongTimeout` ends the connection. A busy connection is
+   * never pinged. One timer per period serves every connection.
    */
   #startTimer(): void {
     const keepalive = this.#keepalive;
     if (keepalive === undefined) return;
-    const { pingInterval } = keepalive;
-    const pongTimeout = keepalive.pongTimeout ?? pingInterval;
-    let lastActive = performance.now();
-    const tick = () => {
-      if (this.#state !== ReadyState.OPEN) return;
-      const now = performance.now();
-      if (this.#receivedSinceCheck) {
-        this.#receivedSinceCheck = false;
-        lastActive = now;
-      }
-      if (this.#pongDeadline !== 0) {
-        if (now < this.#pongDeadline) return;
-        this.#end(() =>
-          new TimeoutError("PONG_TIMEOUT", `No pong within ${pongTimeout} ms of a keepalive ping`)
-        );
-        return;
-      }
-      if (now - lastActive >= pingInterval) {
-        this.#pongDeadline = now + pongTimeout;
-        this.ping();
-      }
-    };
-    // Tick often enough to notice a missed pong on time.
-    this.#timer = setInterval(tick, Math.max(1, Math.min(pingInterval, pongTimeout) / 4));
+    this.#lastActive = performance.now();
+    const period = Math.max(
+      1,
+      Math.min(keepalive.pingInterval, keepalive.pongTimeout ?? keepalive.pingInterval) / 4,
+    );
+    this.#clock = KeepaliveClock.join(this, period, SocketConnection.#tickOne);
+  }
+
+  static #tickOne = (connection: SocketConnection, now: number): void => connection.#tick(now);
+
+  #tick(now: number): void {
+    const keepalive = this.#keepalive;
+    if (this.#state !== ReadyState.OPEN || keepalive === undefined) return;
+    if (this.#receivedSinceCheck) {
+      this.#receivedSinceCheck = false;
+      this.#lastActive = now;
+    }
+    const pongTimeout = keepalive.pongTimeout ?? keepalive.pingInterval;
+    if (this.#pongDeadline !== 0) {
+      if (now < this.#pongDeadline) return;
+      this.#end(() =>
+        new TimeoutError("PONG_TIMEOUT", `No pong within ${pongTimeout} ms of a keepalive ping`)
+      );
+      return;
+    }
+    if (now - this.#lastActive >= keepalive.pingInterval) {
+      this.#pongDeadline = now + pongTimeout;
+      this.ping();
+    }
   }
 
   /** Notes that frames were queued; returns the promise `send()` hands out. */
   #queued(): Promise<void> {
     if (!this.#flushQueued && !this.#writing) {
       this.#flushQueued = true;
-      queueMicrotask(this.#flush);
+      const toFlush = SocketConnection.#toFlush;
+      if (toFlush.length === 0) queueMicrotask(SocketConnection.#flushAll);
+      toFlush.push(this);
     }
     if (this.bufferedAmount <= this.#highWaterMark) return RESOLVED;
     return (this.#batch ??= handledResolvers()).promise;
@@ -1028,7 +1049,7 @@ export class SocketConnection extends BaseConnection {
   }
 
   /** The write loop: everything queued so far, in as few writes as the encoder allows. */
-  #flush = async (): Promise<void> => {
+  async #flush(): Promise<void> {
     this.#flushQueued = false;
     const conn = this.#conn;
     const protocol = this.#protocol;
@@ -1068,16 +1089,16 @@ export class SocketConnection extends BaseConnection {
       this.#afterDrain = null;
       for (const callback of callbacks) callback();
     }
-  };
+  }
 
   /** Closes the transport and settles every promise; runs once. */
   #teardown(info: CloseInfo, error?: Error): void {
     if (this.result !== null) return;
     this.#state = ReadyState.CLOSED;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#clock?.leave(this);
+    this.#clock = null;
     this.#closeTimer = undefined;
-    this.#timer = undefined;
     try {
       this.#conn?.close();
     } catch {
@@ -1102,6 +1123,51 @@ export class SocketConnection extends BaseConnection {
     const resume = this.#resumeReading;
     this.#resumeReading = null;
     resume?.();
+  }
+}
+
+/**
+ * One interval timer for every open connection whose keepalive ticks at the
+ * same period, instead of one timer each; it stops when the last leaves.
+ */
+class KeepaliveClock {
+  static readonly #clocks = new Map<number, KeepaliveClock>();
+  readonly #period: number;
+  readonly #tickOne: (connection: SocketConnection, now: number) => void;
+  readonly #members = new Set<SocketConnection>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(period: number, tick: (connection: SocketConnection, now: number) => void) {
+    this.#period = period;
+    this.#tickOne = tick;
+  }
+
+  static join(
+    connection: SocketConnection,
+    period: number,
+    tick: (connection: SocketConnection, now: number) => void,
+  ): KeepaliveClock {
+    let clock = KeepaliveClock.#clocks.get(period);
+    if (clock === undefined) {
+      clock = new KeepaliveClock(period, tick);
+      KeepaliveClock.#clocks.set(period, clock);
+    }
+    clock.#members.add(connection);
+    clock.#timer ??= setInterval(() => clock.#tick(), period);
+    return clock;
+  }
+
+  leave(connection: SocketConnection): void {
+    this.#members.delete(connection);
+    if (this.#members.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    KeepaliveClock.#clocks.delete(this.#period);
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    for (const connection of this.#members) this.#tickOne(connection, now);
   }
 }
 

@@ -424,6 +424,42 @@ Deno.test("keepalive keeps a responsive connection open", async () => {
   await server.shutdown();
 });
 
+Deno.test("keepalive on a shared clock ends only the connections whose peer went silent", async () => {
+  const silentPeer = async (conn: Deno.Conn) => {
+    await accept(conn);
+    await readToEnd(conn); // reads the pings, never pongs
+  };
+  const silent = [scriptedServer(silentPeer), scriptedServer(silentPeer)];
+  const live = serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => upgradeWebSocket(request).response,
+  );
+  const keepalive = { pingInterval: 40, pongTimeout: 120 };
+  // Two connections on one clock period, one on another; the silent ones leave mid-tick.
+  const dead = await Promise.all([
+    connect(silent[0]!.url, { keepalive }),
+    connect(silent[1]!.url, { keepalive: { pingInterval: 30, pongTimeout: 90 } }),
+  ]);
+  const alive = await Promise.all([
+    connect(`ws://127.0.0.1:${live.addr.port}/`, { keepalive }),
+    connect(`ws://127.0.0.1:${live.addr.port}/`, {
+      keepalive: { pingInterval: 30, pongTimeout: 90 },
+    }),
+  ]);
+  for (const client of dead) {
+    const closed = await client.closed;
+    assert.ok(closed.error instanceof TimeoutError && closed.error.code === "PONG_TIMEOUT");
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  for (const client of alive) {
+    assert.equal(client.readyState, 1);
+    assert.ok((await client.ping()) >= 0);
+    await client.close();
+  }
+  await live.shutdown();
+  for (const server of silent) await server.stop();
+});
+
 Deno.test("a client that does not read stops reading the socket (receive backpressure)", async () => {
   const chunk = encodeFrame(Opcode.Binary, new Uint8Array(64 * 1024));
   let written = 0;
