@@ -446,6 +446,28 @@ Deno.test("FrameEncoder coalesces small frames into one chunk", () => {
   assert.equal(encoder.pendingBytes, 0);
 });
 
+Deno.test("FrameEncoder keeps a batch that outgrows its first buffer in one chunk, for both roles", () => {
+  for (const role of ["server", "client"] as const) {
+    const encoder = new FrameEncoder({ role });
+    const peer = role === "client" ? "server" : "client";
+    // ~6.6 KiB: past the first (2 KiB) buffer, within a 16 KiB one.
+    for (let i = 0; i < 300; i++) encoder.encode(Opcode.Binary, new Uint8Array(20).fill(i & 0xff));
+    let chunks = encoder.take();
+    assert.equal(chunks.length, 1, role);
+    let frames = decodeAll(chunks, { role: peer });
+    assert.equal(frames.length, 300);
+    assert.deepEqual(frames[299]!.payload, new Uint8Array(20).fill(299 & 0xff));
+    // ~22 KiB: two chunks, every frame intact across the boundary.
+    for (let i = 0; i < 1000; i++) encoder.encodeText(Opcode.Text, `frame ${i}`.padEnd(20, "."));
+    chunks = encoder.take();
+    assert.equal(chunks.length, 2, role);
+    frames = decodeAll(chunks, { role: peer });
+    assert.equal(frames.length, 1000);
+    assert.equal(new TextDecoder().decode(frames[777]!.payload), "frame 777".padEnd(20, "."));
+    assert.equal(encoder.take().length, 0);
+  }
+});
+
 Deno.test("FrameEncoder sends a server's large payload by reference, without copying", () => {
   const encoder = new FrameEncoder({ role: "server" });
   // Up to 256 KiB a payload is copied next to its header (one write); above, referenced.
