@@ -138,7 +138,8 @@ export class HubConnection<T> {
   readonly url: string;
 
   readonly #hub: Hub<T>;
-  readonly #metadata = new Map<string, string>();
+  // Made on first set(): most connections never have metadata.
+  #metadata: Map<string, string> | null = null;
 
   /**
    * Made by the hub for each connection it accepts; not for applications.
@@ -157,7 +158,7 @@ export class HubConnection<T> {
     remoteAddr?: Deno.Addr,
   ) {
     memberStates.set(this, {
-      rooms: new Set(),
+      rooms: NO_ROOMS,
       seen: false,
       lastSeen: performance.now(),
       pingSentAt: 0,
@@ -192,7 +193,7 @@ export class HubConnection<T> {
    * @returns The value, if set.
    */
   get(key: string): string | undefined {
-    return this.#metadata.get(key);
+    return this.#metadata?.get(key);
   }
 
   /**
@@ -202,12 +203,12 @@ export class HubConnection<T> {
    * @param value The value.
    */
   set(key: string, value: string): void {
-    this.#metadata.set(key, value);
+    (this.#metadata ??= new Map()).set(key, value);
   }
 
   /** All metadata, as a plain object. */
   get metadata(): Record<string, string> {
-    return Object.fromEntries(this.#metadata);
+    return this.#metadata === null ? {} : Object.fromEntries(this.#metadata);
   }
 
   /**
@@ -267,7 +268,7 @@ type Listeners<T> = { [K in keyof HubEvents<T>]: HubEvents<T>[K][] };
 
 /** The hub's own bookkeeping for a connection, kept off its public surface. */
 interface MemberState {
-  /** The rooms it is in. */
+  /** The rooms it is in: {@linkcode NO_ROOMS} until it joins one. */
   rooms: Set<string>;
   /** Whether anything arrived since the keepalive timer last looked. */
   seen: boolean;
@@ -281,6 +282,10 @@ interface MemberState {
 
 // deno-lint-ignore no-explicit-any
 const memberStates = new WeakMap<HubConnection<any>, MemberState>();
+
+// Shared by every connection in no room, never modified: an idle member
+// should not cost a Set of its own.
+const NO_ROOMS: Set<string> = new Set();
 
 // deno-lint-ignore no-explicit-any
 function stateOf(member: HubConnection<any>): MemberState {
@@ -438,7 +443,9 @@ export class Hub<T = Record<string, never>> {
     let members = this.#rooms.get(room);
     if (members === undefined) this.#rooms.set(room, members = new Set());
     members.add(connection);
-    stateOf(connection).rooms.add(room);
+    const state = stateOf(connection);
+    if (state.rooms === NO_ROOMS) state.rooms = new Set();
+    state.rooms.add(room);
     return true;
   }
 
