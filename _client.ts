@@ -3,16 +3,21 @@
 // WebSocket class. Internal: the public face is client.ts.
 
 import {
+  acceptDeflateResponse,
   acceptKey,
   BodyDecoder,
   bodyFraming,
   buildUpgradeRequest,
   ConnectionError,
+  deflateOffer,
+  type Extension,
   formatExtensions,
   HandshakeError,
   HttpHeadReader,
   parseResponseHead,
   parseUrl,
+  PERMESSAGE_DEFLATE,
+  type ProtocolCompression,
   type ResponseHead,
   serializeRequestHead,
   TimeoutError,
@@ -26,6 +31,7 @@ import {
   transportError,
   writeAll,
 } from "./connection.ts";
+import { compressionOf, zlibCompressor } from "./_deflate.ts";
 
 /** Options for {@linkcode connect}: the connection options, and how to open it. */
 export interface ConnectOptions extends ConnectionOptions {
@@ -72,6 +78,7 @@ export function startClient(url: string | URL, options: ConnectOptions = {}): So
   const request = buildUpgradeRequest(target, {
     protocols,
     ...(options.headers !== undefined ? { headers: options.headers } : {}),
+    ...(compressionOf(options.compression) !== undefined ? { extensions: [deflateOffer()] } : {}),
   });
   const connection = new SocketConnection({ ...options, role: "client", url: target.href });
   handshake(connection, target, request, options);
@@ -151,11 +158,13 @@ async function handshake(
       );
     }
     const result = validateUpgradeResponse(response, request, await expectedAccept);
+    const compression = agreedCompression(result.extensions, options, response);
     if (cancelled !== undefined) throw cancelled;
     connection.open(conn, reader.rest, {
       protocol: result.protocol,
       extensions: formatExtensions(result.extensions),
       headers: response.headers,
+      ...(compression !== undefined ? { compression } : {}),
     });
   } catch (error) {
     try {
@@ -172,6 +181,32 @@ async function handshake(
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** permessage-deflate as the server accepted it, checked against what was offered. */
+function agreedCompression(
+  extensions: readonly Extension[],
+  options: ConnectOptions,
+  response: ResponseHead,
+): ProtocolCompression | undefined {
+  const accepted = extensions.find((extension) => extension.name === PERMESSAGE_DEFLATE);
+  if (accepted === undefined) return undefined;
+  const settings = compressionOf(options.compression) ?? {};
+  let agreement;
+  try {
+    agreement = acceptDeflateResponse(accepted);
+  } catch (error) {
+    throw new HandshakeError(
+      "INVALID_EXTENSIONS",
+      response.status,
+      `Cannot open WebSocket: ${(error as Error).message}`,
+      { headers: response.headers },
+    );
+  }
+  return {
+    compressor: zlibCompressor(agreement.clientMaxWindowBits, settings.level ?? 1),
+    ...(settings.threshold !== undefined ? { threshold: settings.threshold } : {}),
+  };
 }
 
 /** Dials TCP, then TLS for `wss:`; `onOpen` lets a cancel close a half-made connection. */

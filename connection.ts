@@ -28,11 +28,15 @@ import {
   encodeUtf8,
   type Message,
   Protocol,
+  type ProtocolCompression,
   ProtocolError,
   ReadyState,
   type Role,
   TimeoutError,
 } from "./codec/mod.ts";
+import type { CompressionOptions } from "./_deflate.ts";
+
+export type { CompressionOptions };
 
 /** What {@linkcode WebSocketConnection.send} accepts: text, or binary data. */
 export type SendData = string | ArrayBuffer | ArrayBufferView;
@@ -80,6 +84,13 @@ export interface ConnectionOptions {
   receiveHighWaterMark?: number;
   /** Ping the peer regularly and close the connection if it stops answering. */
   keepalive?: KeepaliveOptions;
+  /**
+   * Negotiate permessage-deflate (RFC 7692), without context takeover: each
+   * message is compressed on its own, so a connection keeps no compression
+   * state between messages. `true` for the defaults. Default: off. (Not
+   * through the `Deno.serve` adapter: Deno's own socket does not negotiate it.)
+   */
+  compression?: boolean | CompressionOptions;
 }
 
 /** How a connection ended: {@linkcode CloseInfo} and, when abnormal, why. */
@@ -213,6 +224,8 @@ export interface OpenInfo {
   protocol: string;
   /** The negotiated extensions header value. */
   extensions: string;
+  /** permessage-deflate, when negotiated. */
+  compression?: ProtocolCompression;
   /**
    * The peer's handshake headers, or a function that makes them: a server
    * keeps the request head's bytes rather than a Headers object, and parses
@@ -666,6 +679,7 @@ export class SocketConnection extends BaseConnection {
       ...(this.#maxMessageSize !== undefined ? { maxMessageSize: this.#maxMessageSize } : {}),
       ...(this.#maxFragments !== undefined ? { maxFragments: this.#maxFragments } : {}),
       ...(this.#fragmentSize !== undefined ? { fragmentSize: this.#fragmentSize } : {}),
+      ...(info.compression !== undefined ? { compression: info.compression } : {}),
     });
     this.#subprotocol = info.protocol;
     this.#extensions = info.extensions;

@@ -8,6 +8,8 @@
  *   peer; a peer whose send buffer is over `maxBackpressure` is closed
  *   (1008) or skipped and counted, by policy, so one slow consumer neither
  *   grows server memory without bound nor slows the others.
+ * - With `compression`, a broadcast is also compressed once (permessage-deflate)
+ *   for every peer that negotiated it.
  * - Keepalive is one timer for all connections, not one each.
  * - It plugs into {@linkcode serve} or a `Deno.serve` handler in one line.
  *
@@ -36,13 +38,18 @@
  */
 
 import {
+  DEFAULT_COMPRESSION_THRESHOLD,
   encodeFrame,
   encodeUtf8,
   type Message,
+  type MessageCompressor,
   Opcode,
+  parseExtensions,
+  PERMESSAGE_DEFLATE,
   ReadyState,
   utf8Length,
 } from "./codec/mod.ts";
+import { compressionOf, zlibCompressor } from "./_deflate.ts";
 import {
   type ConnectionCloseInfo,
   type SendData,
@@ -162,6 +169,7 @@ export class HubConnection<T> {
       seen: false,
       lastSeen: performance.now(),
       pingSentAt: 0,
+      deflateBits: 0,
     });
     this.#hub = hub;
     this.id = id;
@@ -278,10 +286,24 @@ interface MemberState {
   pingSentAt: number;
   /** The code and reason the hub cut it with, when it did. */
   closeAs?: { code: number; reason: string };
+  /**
+   * permessage-deflate: 0 if not negotiated, else the window (bits) it
+   * allows the server to compress with.
+   */
+  deflateBits: number;
 }
 
 // deno-lint-ignore no-explicit-any
 const memberStates = new WeakMap<HubConnection<any>, MemberState>();
+
+/** The window permessage-deflate lets the server use: 0 if not negotiated. */
+function deflateBitsOf(extensions: string): number {
+  if (extensions === "") return 0;
+  const deflate = parseExtensions(extensions).find((e) => e.name === PERMESSAGE_DEFLATE);
+  if (deflate === undefined) return 0;
+  const bits = deflate.params.find(([name]) => name === "server_max_window_bits")?.[1];
+  return typeof bits === "string" ? Number(bits) : 15;
+}
 
 // Shared by every connection in no room, never modified: an idle member
 // should not cost a Set of its own.
@@ -321,6 +343,9 @@ export class Hub<T = Record<string, never>> {
   readonly #pingInterval: number;
   readonly #pongTimeout: number;
   readonly #upgradeOptions: UpgradeOptions;
+  // Compresses a broadcast once for every peer that negotiated permessage-deflate.
+  readonly #compressor: MessageCompressor | null;
+  readonly #compressThreshold: number;
   #pending = 0;
   #nextId = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -338,6 +363,11 @@ export class Hub<T = Record<string, never>> {
     this.#dropPolicy = (options.backpressure ?? "close") === "drop";
     this.#pingInterval = options.pingInterval ?? 30_000;
     this.#pongTimeout = options.pongTimeout ?? 10_000;
+    const compression = compressionOf(options.compression);
+    this.#compressor = compression === undefined
+      ? null
+      : zlibCompressor(15, compression.level ?? 1);
+    this.#compressThreshold = compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     const {
       maxConnections: _maxConnections,
       pingInterval: _pingInterval,
@@ -505,11 +535,26 @@ export class Hub<T = Record<string, never>> {
     if (targets === undefined) return 0;
     const except = typeof options.except === "string" ? options.except : options.except?.id;
     const payload = typeof data === "string" ? encodeUtf8(data) : toBytes(data);
-    const frame = encodeFrame(typeof data === "string" ? Opcode.Text : Opcode.Binary, payload);
+    const opcode = typeof data === "string" ? Opcode.Text : Opcode.Binary;
+    const frame = encodeFrame(opcode, payload);
+    // Compressed once, when the first peer that negotiated it needs it.
+    const compress = this.#compressor !== null && payload.length >= this.#compressThreshold;
+    let compressed: Uint8Array | null = null;
     let delivered = 0;
     for (const target of targets) {
       if (target.id === except) continue;
-      if (this.#deliver(target, data, frame, payload.length)) delivered++;
+      let bytes: Uint8Array | null = frame;
+      if (compress) {
+        const bits = stateOf(target).deflateBits;
+        if (bits === 15) {
+          compressed ??= encodeFrame(opcode, this.#compressor!.compress(payload), { rsv1: true });
+          bytes = compressed;
+        } else if (bits !== 0) {
+          // A peer that limited the server's window: its connection compresses for it.
+          bytes = null;
+        }
+      }
+      if (this.#deliver(target, data, bytes, payload.length)) delivered++;
     }
     return delivered;
   }
@@ -592,6 +637,7 @@ export class Hub<T = Record<string, never>> {
     const open = () => {
       if (opened) return;
       opened = true;
+      state.deflateBits = deflateBitsOf(connection.extensions);
       this.#pending--;
       this.#connections.set(member.id, member);
       this.#startTimer();

@@ -47,6 +47,7 @@
 export * from "./codec/mod.ts";
 export { connect, type ConnectOptions } from "./client.ts";
 export {
+  type CompressionOptions,
   type ConnectionCloseInfo,
   type ConnectionListener,
   type ConnectionOptions,

@@ -32,10 +32,15 @@ import {
   bodyFraming,
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
+  type DeflateAgreement,
+  type Extension,
   fieldValue,
+  formatExtensions,
   HandshakeError,
   HttpHeadReader,
+  negotiateDeflate,
   parseRequestHead,
+  type ProtocolCompression,
   type RequestHead,
   serializeResponseHead,
   TimeoutError,
@@ -45,10 +50,12 @@ import {
 import {
   type ConnectionOptions,
   type KeepaliveOptions,
+  type OpenInfo,
   SocketConnection,
   type WebSocketConnection,
   writeAll,
 } from "./connection.ts";
+import { compressionOf, zlibCompressor } from "./_deflate.ts";
 import { NativeConnection } from "./native.ts";
 import { type WebSocket, wrapConnection } from "./websocket.ts";
 
@@ -175,6 +182,9 @@ interface PendingUpgrade {
   response: SwitchingProtocols;
   /** The subprotocol chosen. */
   protocol: string;
+  /** The Sec-WebSocket-Extensions value of the 101, and permessage-deflate, when agreed. */
+  extensions: string;
+  compression: ProtocolCompression | undefined;
   /** The request's headers, which the connection exposes. */
   requestHeaders: () => Headers;
 }
@@ -523,11 +533,7 @@ class DuplexServer implements Server {
       this.#sockets.delete(connection);
       this.#maybeFinished();
     });
-    connection.open(conn, leftover, {
-      protocol: pending.protocol,
-      extensions: "",
-      headers: pending.requestHeaders,
-    });
+    connection.open(conn, leftover, openInfo(pending));
     return true;
   }
 }
@@ -965,6 +971,12 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
   const protocol = chooseProtocol(offer.protocols, options.protocol);
   const headers: [string, string][] = [["upgrade", "websocket"], ["connection", "Upgrade"]];
   if (protocol !== "") headers.push(["sec-websocket-protocol", protocol]);
+  const deflate = negotiateCompression(offer.extensions, options.compression);
+  let extensions = "";
+  if (deflate !== undefined) {
+    extensions = formatExtensions([deflate.agreement.response]);
+    headers.push(["sec-websocket-extensions", extensions]);
+  }
   if (options.headers !== undefined) {
     for (const [name, value] of new Headers(options.headers)) {
       if (RESERVED_UPGRADE_HEADERS.has(name)) {
@@ -986,6 +998,8 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     offer,
     response,
     protocol,
+    extensions,
+    compression: deflate?.compression,
     requestHeaders: headersFrom(context.head),
   });
   context.upgrade = response;
@@ -997,6 +1011,33 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     },
     get connection(): WebSocketConnection {
       return connection;
+    },
+  };
+}
+
+function openInfo(pending: PendingUpgrade): OpenInfo {
+  return {
+    protocol: pending.protocol,
+    extensions: pending.extensions,
+    headers: pending.requestHeaders,
+    ...(pending.compression !== undefined ? { compression: pending.compression } : {}),
+  };
+}
+
+/** permessage-deflate, if the options ask for it and the client offered it. */
+function negotiateCompression(
+  offers: readonly Extension[],
+  option: UpgradeOptions["compression"],
+): { agreement: DeflateAgreement; compression: ProtocolCompression } | undefined {
+  const settings = compressionOf(option);
+  if (settings === undefined) return undefined;
+  const agreement = negotiateDeflate(offers);
+  if (agreement === null) return undefined;
+  return {
+    agreement,
+    compression: {
+      compressor: zlibCompressor(agreement.serverMaxWindowBits, settings.level ?? 1),
+      ...(settings.threshold !== undefined ? { threshold: settings.threshold } : {}),
     },
   };
 }
@@ -1143,10 +1184,6 @@ export async function acceptWebSocket(
     pending.connection.fail(error as Error);
     throw error;
   }
-  pending.connection.open(conn, leftover, {
-    protocol: pending.protocol,
-    extensions: "",
-    headers: pending.requestHeaders,
-  });
+  pending.connection.open(conn, leftover, openInfo(pending));
   return pending.connection;
 }

@@ -548,6 +548,8 @@ export interface FrameDecoderOptions {
 export interface PartialFrame {
   /** The frame's opcode. */
   opcode: Opcode;
+  /** RSV1: the message is compressed (permessage-deflate), so its bytes are not text yet. */
+  rsv1: boolean;
   /** Whether the frame is the final fragment of its message. */
   fin: boolean;
   /** The full payload length announced by the header. */
@@ -710,6 +712,7 @@ export class FrameDecoder {
     if (!this.#inPayload || this.#gather === null) return undefined;
     return {
       opcode: (this.#b0 & 0x0f) as Opcode,
+      rsv1: (this.#b0 & 0x40) !== 0,
       fin: (this.#b0 & 0x80) !== 0,
       length: this.#length,
       payload: this.#gather.subarray(0, this.#received),

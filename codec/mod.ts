@@ -14,7 +14,10 @@
  *   {@linkcode validateUpgradeResponse}, {@linkcode validateUpgradeRequest},
  *   {@linkcode buildUpgradeResponse}, {@linkcode acceptKey}, {@linkcode parseUrl};
  * - HTTP/1.1 heads: {@linkcode HttpHeadReader}, {@linkcode parseRequestHead},
- *   {@linkcode parseResponseHead}.
+ *   {@linkcode parseResponseHead};
+ * - permessage-deflate (RFC 7692): {@linkcode negotiateDeflate},
+ *   {@linkcode deflateOffer}, {@linkcode acceptDeflateResponse}, and the
+ *   {@linkcode MessageCompressor} a platform plugs into a {@linkcode Protocol}.
  *
  * Every protocol violation surfaces as a {@linkcode ProtocolError} carrying
  * the close code to send; every handshake failure as a
@@ -75,12 +78,22 @@ export {
 } from "./frame.ts";
 export {
   type CloseInfo,
+  DEFAULT_COMPRESSION_THRESHOLD,
   type Message,
   Protocol,
+  type ProtocolCompression,
   type ProtocolEvent,
   type ProtocolOptions,
   ReadyState,
 } from "./protocol.ts";
+export {
+  acceptDeflateResponse,
+  type DeflateAgreement,
+  deflateOffer,
+  type MessageCompressor,
+  negotiateDeflate,
+  PERMESSAGE_DEFLATE,
+} from "./deflate.ts";
 export {
   acceptKey,
   acceptKeySync,

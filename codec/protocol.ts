@@ -21,7 +21,8 @@ import {
   Opcode,
   type Role,
 } from "./frame.ts";
-import { decodeUtf8, encodeUtf8, Utf8StreamDecoder } from "./utf8.ts";
+import { decodeUtf8, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
+import type { MessageCompressor } from "./deflate.ts";
 
 /**
  * Connection states, numbered as the WHATWG `WebSocket.readyState`.
@@ -119,7 +120,28 @@ export interface ProtocolOptions {
    * Default: no splitting.
    */
   fragmentSize?: number;
+  /**
+   * Compress messages with permessage-deflate (RFC 7692), once the
+   * handshake has negotiated it (see `negotiateDeflate()`). Without it,
+   * RSV1 on a frame fails the connection with 1002.
+   */
+  compression?: ProtocolCompression;
 }
+
+/** permessage-deflate for a {@linkcode Protocol}. */
+export interface ProtocolCompression {
+  /** Compresses and decompresses whole messages, each on its own. */
+  compressor: MessageCompressor;
+  /**
+   * Messages smaller than this many bytes are sent uncompressed: for a
+   * short message, compression costs more time than the bytes it saves.
+   * Default {@linkcode DEFAULT_COMPRESSION_THRESHOLD}.
+   */
+  threshold?: number;
+}
+
+/** The default size from which messages are compressed: 1,024 bytes. */
+export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -165,6 +187,9 @@ export class Protocol {
   readonly #encoder: FrameEncoder;
   readonly #autoPong: boolean;
   readonly #fragmentSize: number;
+  readonly #compressor: MessageCompressor | null;
+  readonly #threshold: number;
+  readonly #maxMessageSize: number;
 
   #state: ReadyState = ReadyState.OPEN;
   #closeInfo: CloseInfo | undefined;
@@ -183,6 +208,8 @@ export class Protocol {
   #fed = 0;
   #binary: Uint8Array | null = null;
   #binarySize = 0;
+  // Whether the message being received is compressed (RSV1 on its first frame).
+  #compressed = false;
 
   // The data message being sent in fragments: its opcode (0: none).
   #sendingType = 0;
@@ -195,10 +222,14 @@ export class Protocol {
    */
   constructor(options: ProtocolOptions) {
     this.role = options.role;
+    this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#compressor = options.compression?.compressor ?? null;
+    this.#threshold = options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.#decoder = new FrameDecoder({
       role: options.role,
-      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      maxMessageSize: this.#maxMessageSize,
       maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
+      allowRsv1: this.#compressor !== null,
     });
     this.#encoder = new FrameEncoder({ role: options.role });
     this.#autoPong = options.autoPong ?? true;
@@ -254,11 +285,13 @@ export class Protocol {
         if ((this.#state as ReadyState) === ReadyState.CLOSED) return events;
       }
       // Validate a text frame's bytes as they arrive, not when it completes.
+      // (A compressed message's bytes are not text until inflated.)
       const partial = decoder.partial;
       if (
         partial !== undefined &&
-        (partial.opcode === Opcode.Text ||
-          (partial.opcode === Opcode.Continuation && this.#messageType === Opcode.Text))
+        ((partial.opcode === Opcode.Text && !partial.rsv1) ||
+          (partial.opcode === Opcode.Continuation && this.#messageType === Opcode.Text &&
+            !this.#compressed))
       ) {
         this.#streaming = true;
         this.#text += this.#utf8.push(partial.payload.subarray(this.#fed));
@@ -306,6 +339,13 @@ export class Protocol {
    * @throws {TypeError} If a binary message is in progress.
    */
   sendText(text: string, fin = true): void {
+    if (
+      this.#compressor !== null && fin && this.#sendingType === 0 &&
+      text.length * 3 >= this.#threshold && utf8Length(text) >= this.#threshold
+    ) {
+      this.#sendCompressed(Opcode.Text, encodeUtf8(text));
+      return;
+    }
     const opcode = this.#beginSend(Opcode.Text, fin);
     if (text.length * 3 <= this.#fragmentSize) {
       this.#encoder.encodeText(opcode, text, fin);
@@ -324,6 +364,13 @@ export class Protocol {
    * @throws {TypeError} If a text message is in progress.
    */
   sendBinary(data: Uint8Array, fin = true): void {
+    if (
+      this.#compressor !== null && fin && this.#sendingType === 0 &&
+      data.length >= this.#threshold
+    ) {
+      this.#sendCompressed(Opcode.Binary, data);
+      return;
+    }
     const opcode = this.#beginSend(Opcode.Binary, fin);
     if (data.length <= this.#fragmentSize) this.#encoder.encode(opcode, data, fin);
     else this.#sendFragmented(opcode, data, fin);
@@ -435,7 +482,15 @@ export class Protocol {
 
   #handleData(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
     const payload = frame.payload;
-    if (frame.opcode !== Opcode.Continuation) this.#messageType = frame.opcode;
+    if (frame.opcode !== Opcode.Continuation) {
+      this.#messageType = frame.opcode;
+      // The decoder allows RSV1 only on a first frame, and only when negotiated.
+      this.#compressed = frame.rsv1;
+    }
+    if (this.#compressed) {
+      this.#handleCompressed(frame, events);
+      return;
+    }
     if (this.#messageType === Opcode.Text) {
       if (frame.fin && !this.#streaming) {
         // The common case: a whole text message in one frame.
@@ -472,6 +527,40 @@ export class Protocol {
       : buffer.slice(0, size);
     this.#resetMessage();
     events.push({ type: "message", data: message });
+  }
+
+  /** A frame of a compressed message: gathered, then inflated whole (RFC 7692 §6.2). */
+  #handleCompressed(frame: Frame, events: ProtocolEvent[]): void {
+    if (!frame.fin || this.#binary !== null) {
+      this.#appendBinary(frame.payload);
+      if (!frame.fin) return;
+    }
+    const compressed = this.#binary === null
+      ? frame.payload
+      : this.#binary.subarray(0, this.#binarySize);
+    const type = this.#messageType;
+    let inflated: Uint8Array;
+    try {
+      inflated = this.#compressor!.decompress(compressed, this.#maxMessageSize);
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new ProtocolError(
+          "MESSAGE_TOO_BIG",
+          1009,
+          `Cannot decode message: it inflates past the limit of ${this.#maxMessageSize} bytes`,
+        );
+      }
+      throw new ProtocolError(
+        "INVALID_COMPRESSED_DATA",
+        1007,
+        `Cannot decode message: its compressed data is invalid (${(error as Error).message})`,
+      );
+    }
+    this.#resetMessage();
+    events.push({
+      type: "message",
+      data: type === Opcode.Text ? decodeUtf8(inflated) : inflated,
+    });
   }
 
   #appendBinary(payload: Uint8Array): void {
@@ -539,6 +628,7 @@ export class Protocol {
     this.#fed = 0;
     this.#binary = null;
     this.#binarySize = 0;
+    this.#compressed = false;
   }
 
   #assertOpen(): void {
@@ -569,15 +659,23 @@ export class Protocol {
     return opcode;
   }
 
-  #sendFragmented(opcode: Opcode, data: Uint8Array, fin: boolean): void {
+  #sendFragmented(opcode: Opcode, data: Uint8Array, fin: boolean, rsv1 = false): void {
     const size = this.#fragmentSize;
     let offset = 0;
     while (data.length - offset > size) {
-      this.#encoder.encode(opcode, data.subarray(offset, offset + size), false);
+      this.#encoder.encode(opcode, data.subarray(offset, offset + size), false, rsv1);
+      // RFC 7692 §6: RSV1 on the first frame of a message only.
+      rsv1 = false;
       opcode = Opcode.Continuation;
       offset += size;
     }
-    this.#encoder.encode(opcode, data.subarray(offset), fin);
+    this.#encoder.encode(opcode, data.subarray(offset), fin, rsv1);
+  }
+
+  /** A whole message, deflated, RSV1 on its first frame (RFC 7692 §6.1). */
+  #sendCompressed(type: Opcode, data: Uint8Array): void {
+    const opcode = this.#beginSend(type, true);
+    this.#sendFragmented(opcode, this.#compressor!.compress(data), true, true);
   }
 
   #sendControl(opcode: Opcode, data: Uint8Array | string): void {

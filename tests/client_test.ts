@@ -398,6 +398,41 @@ Deno.test("close() gives up on a server that never answers, after closeTimeout",
   await server.stop();
 });
 
+Deno.test("with compression the client offers permessage-deflate and refuses a bad answer to it", async () => {
+  for (
+    const [answer, accepted] of [
+      ["permessage-deflate; server_no_context_takeover; client_no_context_takeover", true],
+      ["permessage-deflate", false], // must answer server_no_context_takeover, which was offered
+      ["permessage-deflate; server_no_context_takeover; client_max_window_bits=9", false],
+      ["permessage-deflate; server_no_context_takeover; mystery", false],
+    ] as const
+  ) {
+    let offered: string | null = null;
+    const server = scriptedServer(async (conn) => {
+      const request = await accept(conn, `Sec-WebSocket-Extensions: ${answer}\r\n`);
+      offered = request.headers.get("sec-websocket-extensions");
+      await readToEnd(conn);
+    });
+    const connecting = connect(server.url, { compression: true });
+    if (accepted) {
+      const client = await connecting;
+      assert.equal(client.extensions, answer);
+      client.terminate();
+    } else {
+      await assert.rejects(
+        connecting,
+        (error) => error instanceof HandshakeError && error.code === "INVALID_EXTENSIONS",
+        answer,
+      );
+    }
+    await server.stop();
+    assert.equal(
+      offered,
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    );
+  }
+});
+
 Deno.test("keepalive closes the connection to a server that stops answering pings", async () => {
   const server = scriptedServer(async (conn) => {
     await accept(conn);

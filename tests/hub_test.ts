@@ -25,6 +25,7 @@ import {
   type WebSocketConnection,
 } from "../mod.ts";
 import { openRaw } from "../bench/load.ts";
+import { zlibCompressor } from "../_deflate.ts";
 import { concat } from "./_util.ts";
 
 const HOST = "127.0.0.1";
@@ -134,8 +135,9 @@ async function readFrames(
   conn: Deno.Conn,
   enough: (frames: Frame[]) => boolean = () => false,
   timeout = 2_000,
+  allowRsv1 = false,
 ): Promise<{ frames: Frame[]; bytes: Uint8Array; eof: boolean }> {
-  const decoder = new FrameDecoder({ role: "client", maxMessageSize: 1 << 30 });
+  const decoder = new FrameDecoder({ role: "client", maxMessageSize: 1 << 30, allowRsv1 });
   const frames: Frame[] = [];
   const chunks: Uint8Array[] = [];
   const buffer = new Uint8Array(64 * 1024);
@@ -962,4 +964,84 @@ Deno.test("the hub works inside Deno.serve: open, rooms, broadcast to two client
     await waitFor(() => hub.size === 0, "every hub connection to close");
     await server.shutdown();
   }
+});
+
+/** A raw client whose handshake offers `extensions`; returns it with its hub connection and the 101's extensions. */
+async function openRawOffering<T>(
+  hub: Hub<T>,
+  port: number,
+  extensions: string,
+): Promise<[Deno.TcpConn, HubConnection<T>, string]> {
+  const opened = nextEvent(hub, "open");
+  const conn = await Deno.connect({ hostname: HOST, port });
+  await conn.write(encoder.encode(
+    `GET / HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      (extensions === "" ? "" : `Sec-WebSocket-Extensions: ${extensions}\r\n`) + "\r\n",
+  ));
+  const buffer = new Uint8Array(4096);
+  let head = "";
+  while (!head.endsWith("\r\n\r\n")) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("the server closed during the handshake");
+    head += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  const [member] = await opened;
+  return [conn, member, /sec-websocket-extensions: ([^\r]*)/i.exec(head)?.[1] ?? ""];
+}
+
+Deno.test("broadcast compresses once for the peers that negotiated permessage-deflate", async () => {
+  const hub = new Hub({ compression: { threshold: 100 }, pingInterval: 0 });
+  const { server, port, url } = start(hub);
+  const [a, , aExtensions] = await openRawOffering(hub, port, "permessage-deflate");
+  const [a2] = await openRawOffering(hub, port, "permessage-deflate; client_max_window_bits");
+  const [limited, , limitedExtensions] = await openRawOffering(
+    hub,
+    port,
+    "permessage-deflate; server_max_window_bits=10",
+  );
+  const [plain, , plainExtensions] = await openRawOffering(hub, port, "");
+  const [client] = await connectMember(hub, url, { compression: true });
+  assert.match(aExtensions, /^permessage-deflate; server_no_context_takeover/);
+  assert.match(limitedExtensions, /server_max_window_bits=10$/);
+  assert.equal(plainExtensions, "");
+  assert.match(client.extensions, /^permessage-deflate/);
+
+  const big = "the same words again and again; ".repeat(300);
+  assert.equal(hub.broadcast(big), 5);
+  assert.equal(hub.broadcast("tiny"), 5);
+  const inflate = zlibCompressor(15, 1);
+  const two = (frames: Frame[]) => frames.length >= 2;
+  const read = (conn: Deno.Conn) => readFrames(conn, two, 2_000, true);
+  const [fromA, fromA2, fromLimited, fromPlain] = await Promise.all([
+    read(a),
+    read(a2),
+    read(limited),
+    read(plain),
+  ]);
+  for (
+    const [name, { frames }] of [["a", fromA], ["a2", fromA2], ["limited", fromLimited]] as const
+  ) {
+    assert.equal(frames[0]!.rsv1, true, name);
+    assert.ok(
+      frames[0]!.payload.length < big.length / 4,
+      `${name}: ${frames[0]!.payload.length} bytes`,
+    );
+    assert.equal(
+      new TextDecoder().decode(inflate.decompress(frames[0]!.payload, 1 << 20)),
+      big,
+      name,
+    );
+    // Under the threshold: sent as it is.
+    assert.equal(frames[1]!.rsv1, false, name);
+    assert.equal(new TextDecoder().decode(frames[1]!.payload), "tiny", name);
+  }
+  // Peers with the same agreement get the same bytes, compressed once.
+  assert.deepEqual(fromA.frames[0]!.payload, fromA2.frames[0]!.payload);
+  assert.equal(fromPlain.frames[0]!.rsv1, false);
+  assert.equal(new TextDecoder().decode(fromPlain.frames[0]!.payload), big);
+  assert.equal(await client.receive(), big);
+  assert.equal(await client.receive(), "tiny");
+  await finish(hub, server, [client], [a, a2, limited, plain]);
 });

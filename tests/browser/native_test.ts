@@ -1,7 +1,7 @@
 // Copyright 2026 the Duplex authors. MIT license.
 // The browser's own WebSocket against Duplex's serve(): binary
 // (ArrayBuffer), a 1 MiB message, close codes and reasons both ways, and a
-// subprotocol.
+// subprotocol; and permessage-deflate.
 import assert from "node:assert/strict";
 import { serve, upgradeWebSocket } from "../../mod.ts";
 import { browserTest } from "./_browser.ts";
@@ -92,5 +92,64 @@ browserTest(
       { code: 4000, reason: "browser says bye" },
       { code: 4001, reason: "server says bye" },
     ]);
+  },
+);
+
+browserTest(
+  "Chromium negotiates permessage-deflate with Duplex's server and both ways inflate",
+  async (browser) => {
+    let serverExtensions = "";
+    const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      if (request.headers.get("upgrade") === null) {
+        return new Response("<!doctype html><title>test</title>", {
+          headers: { "content-type": "text/html" },
+        });
+      }
+      const { connection, response } = upgradeWebSocket(request, {
+        compression: { threshold: 0 },
+      });
+      connection.opened.then(() => serverExtensions = connection.extensions);
+      connection.listen({ message: (message) => connection.send(message) });
+      return response;
+    });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      const result = await page.evaluate(async (url) => {
+        const socket = await new Promise<WebSocket>((resolve, reject) => {
+          const socket = new WebSocket(url);
+          socket.binaryType = "arraybuffer";
+          socket.onopen = () => resolve(socket);
+          socket.onerror = () => reject(new Error("could not connect"));
+        });
+        const next = () =>
+          new Promise<MessageEvent>((resolve) =>
+            socket.addEventListener("message", resolve, { once: true })
+          );
+        const text = "compressible text, ".repeat(20_000);
+        socket.send(text);
+        const sameText = (await next()).data === text;
+        const bytes = new Uint8Array(300_000).map((_, i) => (i % 97) ^ (i >> 12));
+        socket.send(bytes);
+        const echoed = new Uint8Array((await next()).data);
+        let sameBytes = echoed.length === bytes.length;
+        for (let i = 0; sameBytes && i < bytes.length; i++) sameBytes = echoed[i] === bytes[i];
+        socket.send("");
+        const empty = (await next()).data;
+        const extensions = socket.extensions;
+        socket.close(1000);
+        return { extensions, sameText, sameBytes, empty };
+      }, `ws://127.0.0.1:${server.addr.port}/`);
+      assert.deepEqual(result, {
+        extensions: "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        sameText: true,
+        sameBytes: true,
+        empty: "",
+      });
+      assert.equal(serverExtensions, result.extensions);
+    } finally {
+      await page.close();
+      await server.shutdown();
+    }
   },
 );

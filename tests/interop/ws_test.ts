@@ -5,7 +5,13 @@ import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import type { Buffer } from "node:buffer";
 import * as ws from "npm:ws@8.18.3";
-import { connect, HandshakeError, serve, upgradeWebSocket } from "../../mod.ts";
+import {
+  connect,
+  HandshakeError,
+  serve,
+  type UpgradeOptions,
+  upgradeWebSocket,
+} from "../../mod.ts";
 import { binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
 
 // The part of ws's API these tests use (ws ships no types, and @types/ws
@@ -13,6 +19,7 @@ import { binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
 type Listener = (...args: never[]) => void;
 interface WsSocket {
   readonly protocol: string;
+  readonly extensions: string;
   send(data: string | Uint8Array, options?: { binary?: boolean; fin?: boolean }): void;
   ping(data?: string): void;
   close(code?: number, reason?: string): void;
@@ -35,6 +42,7 @@ interface WsServer {
   url: string;
   seen: {
     headers?: IncomingMessage["headers"];
+    extensions?: string;
     close?: { code: number; reason: string };
     pongs: string[];
   };
@@ -43,7 +51,7 @@ interface WsServer {
 }
 
 /** A ws echo server with a few scripted commands. */
-async function wsServer(): Promise<WsServer> {
+async function wsServer(options: Record<string, unknown> = {}): Promise<WsServer> {
   const closed = Promise.withResolvers<{ code: number; reason: string }>();
   const seen: WsServer["seen"] = { pongs: [] };
   const wss = new WebSocketServer({
@@ -63,10 +71,12 @@ async function wsServer(): Promise<WsServer> {
         done(false, 401, "bad token", { "www-authenticate": "Bearer" });
       } else done(true);
     },
+    ...options,
   });
   await new Promise((resolve) => wss.once("listening", resolve));
   wss.on("connection", (socket: WsSocket, request: IncomingMessage) => {
     seen.headers = request.headers;
+    seen.extensions = socket.extensions;
     socket.on("pong", (data: Buffer) => seen.pongs.push(data.toString()));
     socket.on(
       "close",
@@ -204,13 +214,14 @@ Deno.test("Duplex client surfaces ws's 401 refusal as a HandshakeError with stat
 });
 
 /** A Duplex echo server for ws clients. */
-function duplexServer() {
+function duplexServer(options: UpgradeOptions = {}) {
   const closes: { code: number; reason: string }[] = [];
   const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const { connection, response } = upgradeWebSocket(request, {
       protocol: (offered) => offered.find((protocol) => protocol.startsWith("chat.")),
       headers: { "set-cookie": "session=abc; HttpOnly", "x-server": "duplex" },
       allowedOrigins: ["https://good.example"],
+      ...options,
     });
     (async () => {
       for await (const message of connection) {
@@ -348,5 +359,67 @@ Deno.test("Duplex's server refuses a ws client from an origin it does not allow 
   });
   assert.equal(status, 403);
   await new Promise((resolve) => ws.once("close", resolve));
+  await server.shutdown();
+});
+
+// permessage-deflate (RFC 7692): ws compresses with its own zlib binding.
+const DEFLATE_SIZES = [0, 1, 1023, 1024, 64 * 1024, 1024 * 1024];
+
+Deno.test("Duplex client and a ws server agree on permessage-deflate and echo compressed messages", async () => {
+  const server = await wsServer({ perMessageDeflate: { threshold: 0 } });
+  const client = await connect(server.url, { compression: { threshold: 0 } });
+  assert.match(client.extensions, /^permessage-deflate; server_no_context_takeover/);
+  for (const size of DEFLATE_SIZES) {
+    const text = textOf(size);
+    await client.send(text);
+    assert.equal(await client.receive(), text, `text of ${size} bytes`);
+    const bytes = binaryOf(size);
+    await client.send(bytes);
+    const echoed = await client.receive();
+    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
+  }
+  assert.match(server.seen.extensions ?? "", /permessage-deflate/);
+  await client.close(1000);
+  await server.closed;
+  await server.stop();
+});
+
+Deno.test("a ws client's default permessage-deflate offer is accepted by Duplex's server", async () => {
+  const { server, url } = duplexServer({ compression: { threshold: 0 } });
+  const client = wsOpen(url, undefined, { perMessageDeflate: { threshold: 0 } });
+  await client.opened;
+  assert.equal(client.ws.extensions, "permessage-deflate");
+  assert.equal(
+    (await client.upgrade).headers["sec-websocket-extensions"],
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+  );
+  for (const size of DEFLATE_SIZES) {
+    const text = textOf(size);
+    client.ws.send(text);
+    const echoedText = await client.receive();
+    assert.equal(echoedText.isBinary, false);
+    assert.equal(echoedText.data.toString(), text, `text of ${size} bytes`);
+    const bytes = binaryOf(size);
+    client.ws.send(bytes, { binary: true });
+    const echoed = await client.receive();
+    assert.ok(
+      echoed.isBinary && sameBytes(new Uint8Array(echoed.data), bytes),
+      `binary of ${size}`,
+    );
+  }
+  client.ws.close(1000);
+  await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("Duplex's server answers a ws client without permessage-deflate when compression is off", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url, undefined, { perMessageDeflate: true });
+  await client.opened;
+  assert.equal(client.ws.extensions, "");
+  client.ws.send("plain");
+  assert.equal((await client.receive()).data.toString(), "plain");
+  client.ws.close(1000);
+  await client.closed;
   await server.shutdown();
 });
