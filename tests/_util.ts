@@ -1,7 +1,7 @@
 // Copyright 2026 the Duplex authors. MIT license.
 // Helpers shared by the byte-level tests.
 import assert from "node:assert/strict";
-import { HandshakeError } from "../codec/mod.ts";
+import { type Frame, FrameDecoder, HandshakeError, type Protocol } from "../codec/mod.ts";
 
 /** A small seeded PRNG (mulberry32), so that random tests can be replayed. */
 export function random(seed: number): () => number {
@@ -90,4 +90,20 @@ export function assertHandshakeError(
     return true;
   });
   return caught!;
+}
+
+/** Decodes what a protocol wants to send, as its peer would; RSV1 allowed when negotiated. */
+export function framesSent(protocol: Protocol, allowRsv1 = false): Frame[] {
+  const decoder = new FrameDecoder({
+    role: protocol.role === "server" ? "client" : "server",
+    allowRsv1,
+  });
+  const frames: Frame[] = [];
+  for (const chunk of protocol.dataToSend()) {
+    decoder.push(chunk);
+    for (let frame = decoder.next(); frame; frame = decoder.next()) {
+      frames.push({ ...frame, payload: frame.payload.slice() });
+    }
+  }
+  return frames;
 }

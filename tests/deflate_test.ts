@@ -8,7 +8,6 @@ import {
   encodeFrame,
   formatExtensions,
   type Frame,
-  FrameDecoder,
   negotiateDeflate,
   Opcode,
   parseExtensions,
@@ -18,7 +17,7 @@ import {
   type Role,
 } from "../codec/mod.ts";
 import { zlibCompressor } from "../_deflate.ts";
-import { hex, randomBytes, withSeed } from "./_util.ts";
+import { framesSent, hex, randomBytes, withSeed } from "./_util.ts";
 
 const KEY = hex("37 fa 21 3d");
 
@@ -118,20 +117,7 @@ function pair(threshold?: number): { client: Protocol; server: Protocol } {
 }
 
 /** Decodes what a protocol wants to send, as its peer would (RSV1 allowed). */
-function sent(protocol: Protocol): Frame[] {
-  const decoder = new FrameDecoder({
-    role: protocol.role === "server" ? "client" : "server",
-    allowRsv1: true,
-  });
-  const frames: Frame[] = [];
-  for (const chunk of protocol.dataToSend()) {
-    decoder.push(chunk);
-    for (let frame = decoder.next(); frame; frame = decoder.next()) {
-      frames.push({ ...frame, payload: frame.payload.slice() });
-    }
-  }
-  return frames;
-}
+const sent = (protocol: Protocol): Frame[] => framesSent(protocol, true);
 
 function messages(events: ProtocolEvent[]): unknown[] {
   return events.filter((event) => event.type === "message").map((event) =>

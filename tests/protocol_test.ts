@@ -5,14 +5,13 @@ import {
   encodeClosePayload,
   encodeFrame,
   type Frame,
-  FrameDecoder,
   Opcode,
   Protocol,
   ProtocolError,
   type ProtocolEvent,
   ReadyState,
 } from "../codec/mod.ts";
-import { chop, concat, hex, randomBytes, randomInt, withSeed } from "./_util.ts";
+import { chop, concat, framesSent, hex, randomBytes, randomInt, withSeed } from "./_util.ts";
 
 const KEY = hex("37 fa 21 3d");
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -23,17 +22,7 @@ function fromClient(opcode: number, payload: Uint8Array | string = "", fin = tru
 }
 
 /** Decodes what a protocol wants to send, as its peer would. */
-function sent(protocol: Protocol): Frame[] {
-  const decoder = new FrameDecoder({ role: protocol.role === "server" ? "client" : "server" });
-  const frames: Frame[] = [];
-  for (const chunk of protocol.dataToSend()) {
-    decoder.push(chunk);
-    for (let frame = decoder.next(); frame; frame = decoder.next()) {
-      frames.push({ ...frame, payload: frame.payload.slice() });
-    }
-  }
-  return frames;
-}
+const sent = (protocol: Protocol): Frame[] => framesSent(protocol);
 
 /** Moves everything `from` wants to send into `to`, returning `to`'s events. */
 function pipe(from: Protocol, to: Protocol): ProtocolEvent[] {

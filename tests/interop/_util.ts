@@ -1,5 +1,7 @@
 // Copyright 2026 the Duplex authors. MIT license.
 // Helpers for interop tests against peers we did not write.
+import assert from "node:assert/strict";
+import type { WebSocketConnection } from "../../mod.ts";
 
 /** Message sizes every interop test covers: each length encoding and its edges, up to 16 MiB. */
 export const SIZES: number[] = [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20];
@@ -20,6 +22,22 @@ export function textOf(size: number): string {
   const unit = "aé€"; // 1 + 2 + 3 = 6 bytes
   const text = unit.repeat(Math.floor(size / 6));
   return text + "x".repeat(size - Math.floor(size / 6) * 6);
+}
+
+/**
+ * Sends text and binary of each size through an echoing peer and checks
+ * that each comes back the same, with its type.
+ */
+export async function assertEchoes(client: WebSocketConnection, sizes: number[]): Promise<void> {
+  for (const size of sizes) {
+    const text = textOf(size);
+    await client.send(text);
+    assert.equal(await client.receive(), text, `text of ${size} bytes`);
+    const bytes = binaryOf(size);
+    await client.send(bytes);
+    const echoed = await client.receive();
+    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
+  }
 }
 
 /** Resolves with the first event of `type` from a WHATWG event target. */

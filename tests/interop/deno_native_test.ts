@@ -4,7 +4,7 @@
 // WebSocket client against Duplex's serve().
 import assert from "node:assert/strict";
 import { connect, HandshakeError, serve, upgradeWebSocket } from "../../mod.ts";
-import { binaryOf, collect, once, sameBytes, SIZES, textOf } from "./_util.ts";
+import { assertEchoes, binaryOf, collect, once, sameBytes, SIZES, textOf } from "./_util.ts";
 
 /** Deno's native echo server, recording what it saw. */
 function nativeServer(options: { protocol?: string } = {}) {
@@ -31,15 +31,7 @@ function nativeServer(options: { protocol?: string } = {}) {
 Deno.test("Duplex client echoes text and binary of 0 B to 16 MiB through Deno's native server", async () => {
   const { server, url } = nativeServer();
   const client = await connect(url);
-  for (const size of SIZES) {
-    const text = textOf(size);
-    await client.send(text);
-    assert.equal(await client.receive(), text, `text of ${size} bytes`);
-    const bytes = binaryOf(size);
-    await client.send(bytes);
-    const echoed = await client.receive();
-    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
-  }
+  await assertEchoes(client, SIZES);
   await client.close(1000);
   await server.shutdown();
 });

@@ -12,7 +12,7 @@ import {
   type UpgradeOptions,
   upgradeWebSocket,
 } from "../../mod.ts";
-import { binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
+import { assertEchoes, binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
 
 // The part of ws's API these tests use (ws ships no types, and @types/ws
 // would bring Node's global types into every test).
@@ -112,15 +112,7 @@ async function wsServer(options: Record<string, unknown> = {}): Promise<WsServer
 Deno.test("Duplex client echoes text and binary of 0 B to 16 MiB through a ws server", async () => {
   const server = await wsServer();
   const client = await connect(server.url);
-  for (const size of SIZES) {
-    const text = textOf(size);
-    await client.send(text);
-    assert.equal(await client.receive(), text, `text of ${size} bytes`);
-    const bytes = binaryOf(size);
-    await client.send(bytes);
-    const echoed = await client.receive();
-    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
-  }
+  await assertEchoes(client, SIZES);
   await client.close(1000);
   await server.closed;
   await server.stop();
@@ -264,22 +256,27 @@ function wsOpen(url: string, protocols?: string[], options?: Record<string, unkn
   return { ws, upgrade, opened, closed, receive };
 }
 
-Deno.test("a ws client echoes text and binary of 0 B to 16 MiB through Duplex's server", async () => {
-  const { server, url } = duplexServer();
-  const client = wsOpen(url);
-  await client.opened;
-  for (const size of SIZES) {
+/** Sends text and binary of each size from a ws client and checks the echoes, with their types. */
+async function wsEchoes(client: ReturnType<typeof wsOpen>, sizes: number[]): Promise<void> {
+  for (const size of sizes) {
     const text = textOf(size);
     client.ws.send(text);
     const echoedText = await client.receive();
     assert.equal(echoedText.isBinary, false);
     assert.equal(echoedText.data.toString(), text, `text of ${size} bytes`);
     const bytes = binaryOf(size);
-    client.ws.send(bytes);
+    client.ws.send(bytes, { binary: true });
     const echoed = await client.receive();
     assert.equal(echoed.isBinary, true);
     assert.ok(sameBytes(new Uint8Array(echoed.data), bytes), `binary of ${size} bytes`);
   }
+}
+
+Deno.test("a ws client echoes text and binary of 0 B to 16 MiB through Duplex's server", async () => {
+  const { server, url } = duplexServer();
+  const client = wsOpen(url);
+  await client.opened;
+  await wsEchoes(client, SIZES);
   client.ws.close(1000);
   await client.closed;
   await server.shutdown();
@@ -369,15 +366,7 @@ Deno.test("Duplex client and a ws server agree on permessage-deflate and echo co
   const server = await wsServer({ perMessageDeflate: { threshold: 0 } });
   const client = await connect(server.url, { compression: { threshold: 0 } });
   assert.match(client.extensions, /^permessage-deflate; server_no_context_takeover/);
-  for (const size of DEFLATE_SIZES) {
-    const text = textOf(size);
-    await client.send(text);
-    assert.equal(await client.receive(), text, `text of ${size} bytes`);
-    const bytes = binaryOf(size);
-    await client.send(bytes);
-    const echoed = await client.receive();
-    assert.ok(echoed instanceof Uint8Array && sameBytes(echoed, bytes), `binary of ${size} bytes`);
-  }
+  await assertEchoes(client, DEFLATE_SIZES);
   assert.match(server.seen.extensions ?? "", /permessage-deflate/);
   await client.close(1000);
   await server.closed;
@@ -393,20 +382,7 @@ Deno.test("a ws client's default permessage-deflate offer is accepted by Duplex'
     (await client.upgrade).headers["sec-websocket-extensions"],
     "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
   );
-  for (const size of DEFLATE_SIZES) {
-    const text = textOf(size);
-    client.ws.send(text);
-    const echoedText = await client.receive();
-    assert.equal(echoedText.isBinary, false);
-    assert.equal(echoedText.data.toString(), text, `text of ${size} bytes`);
-    const bytes = binaryOf(size);
-    client.ws.send(bytes, { binary: true });
-    const echoed = await client.receive();
-    assert.ok(
-      echoed.isBinary && sameBytes(new Uint8Array(echoed.data), bytes),
-      `binary of ${size}`,
-    );
-  }
+  await wsEchoes(client, DEFLATE_SIZES);
   client.ws.close(1000);
   await client.closed;
   await server.shutdown();
