@@ -112,7 +112,10 @@ export interface ReceiveOptions {
   timeout?: number;
 }
 
-/** Callbacks for {@linkcode WebSocketConnection.listen}. */
+/**
+ * Callbacks for {@linkcode WebSocketConnection.listen}, called as methods of
+ * the object passed (so a class instance can be the listener).
+ */
 export interface ConnectionListener {
   /**
    * Takes every message as it arrives. While set, messages are not queued
@@ -252,10 +255,15 @@ function rejected<T>(error: Error): Promise<T> {
   return handled(Promise.reject(error));
 }
 
-function callSafely<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+/** Calls a listener's callback as its method (`this` is the listener); reports what it throws. */
+function callSafely<A>(
+  callback: ((arg: A) => void) | undefined,
+  arg: A,
+  listener: ConnectionListener,
+): void {
   if (callback === undefined) return;
   try {
-    callback(arg);
+    callback.call(listener, arg);
   } catch (error) {
     reportError(error);
   }
@@ -394,7 +402,7 @@ export abstract class BaseConnection implements WebSocketConnection {
     this.listener = listener;
     if (listener.message !== undefined) {
       // Hand over anything already queued; from now on messages go straight there.
-      while (this.#hasQueued()) callSafely(listener.message, this.#dequeue());
+      while (this.#hasQueued()) callSafely(listener.message, this.#dequeue(), listener);
       this.onDrained();
     }
   }
@@ -483,9 +491,10 @@ export abstract class BaseConnection implements WebSocketConnection {
 
   /** Hands a received message to the listener, a waiting `receive()`, or the queue. */
   protected deliver(message: Message): void {
-    const onMessage = this.listener.message;
+    const listener = this.listener;
+    const onMessage = listener.message;
     if (onMessage !== undefined) {
-      callSafely(onMessage, message);
+      callSafely(onMessage, message, listener);
       return;
     }
     const waiters = this.#waiters;
@@ -514,7 +523,7 @@ export abstract class BaseConnection implements WebSocketConnection {
       for (const waiter of waiters.splice(0)) waiter.reject(ended);
     }
     this.#closed?.resolve(result);
-    callSafely(this.listener.close, result);
+    callSafely(this.listener.close, result, this.listener);
   }
 
   #hasQueued(): boolean {
@@ -692,7 +701,7 @@ export class SocketConnection extends BaseConnection {
     }
     this.#startTimer();
     this.markOpened();
-    callSafely(this.listener.open, undefined);
+    callSafely(this.listener.open, undefined, this.listener);
     this.#readLoop(leftover);
   }
 
@@ -882,14 +891,14 @@ export class SocketConnection extends BaseConnection {
           this.deliver(event.data);
           break;
         case "ping":
-          callSafely(this.listener.ping, event.data);
+          callSafely(this.listener.ping, event.data, this.listener);
           break;
         case "pong":
           this.#onPong(event.data);
           break;
         case "error":
           this.#error ??= event.error;
-          callSafely(this.listener.error, event.error as Error);
+          callSafely(this.listener.error, event.error as Error, this.listener);
           break;
         case "close":
           this.#onProtocolClosed();
@@ -913,7 +922,7 @@ export class SocketConnection extends BaseConnection {
       for (const ping of pings.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
     }
     this.#pongDeadline = 0;
-    callSafely(this.listener.pong, data);
+    callSafely(this.listener.pong, data, this.listener);
   }
 
   /** The protocol reached CLOSED: send what is owed, then end the transport. */
@@ -1123,7 +1132,7 @@ export class SocketConnection extends BaseConnection {
       : { ...info, error };
     if (result.error !== undefined && !(result.error instanceof ProtocolError)) {
       // A protocol error was reported when it happened.
-      callSafely(this.listener.error, result.error);
+      callSafely(this.listener.error, result.error, this.listener);
     }
     this.settle(result);
     const ended = this.endError();

@@ -52,6 +52,7 @@ import {
 import { compressionOf, zlibCompressor } from "./_deflate.ts";
 import {
   type ConnectionCloseInfo,
+  type ConnectionListener,
   type SendData,
   SocketConnection,
   type WebSocketConnection,
@@ -622,60 +623,83 @@ export class Hub<T = Record<string, never>> {
   }
 
   #watch(member: HubConnection<T>): void {
-    const connection = member.connection;
-    const state = stateOf(member);
-    const emit = <K extends keyof HubEvents<T>>(event: K, ...args: Parameters<HubEvents<T>[K]>) => {
-      for (const listener of this.#listeners[event]) {
-        try {
-          (listener as (...args: Parameters<HubEvents<T>[K]>) => void)(...args);
-        } catch (error) {
-          reportError(error);
-        }
-      }
-    };
-    let opened = false;
-    const open = () => {
-      if (opened) return;
-      opened = true;
-      state.deflateBits = deflateBitsOf(connection.extensions);
-      this.#pending--;
-      this.#connections.set(member.id, member);
-      this.#startTimer();
-      emit("open", member);
-    };
-    connection.listen({
-      open,
-      message: (data) => {
-        state.seen = true;
-        this.#stats.messagesIn++;
-        this.#stats.bytesIn += typeof data === "string" ? utf8Length(data) : data.length;
-        emit("message", member, data);
-      },
-      ping: (data) => {
-        state.seen = true;
-        emit("ping", member, data);
-      },
-      pong: (data) => {
-        state.seen = true;
-        state.pingSentAt = 0;
-        emit("pong", member, data);
-      },
-      error: (error) => emit("error", member, error),
-      close: (info) => {
-        if (!opened) {
-          this.#pending--;
-          return;
-        }
-        this.#connections.delete(member.id);
-        for (const room of [...member.rooms]) this.leave(member, room);
-        const { code, reason } = state.closeAs ?? info;
-        this.#closes[code] = (this.#closes[code] ?? 0) + 1;
-        if (this.#connections.size === 0) this.#stopTimer();
-        emit("close", member, code, reason);
-      },
-    });
+    const watcher = new Hub.#Watcher(this, member, stateOf(member));
+    member.connection.listen(watcher);
     // A connection adopted after it opened (it cannot be, today) would not fire "open".
-    if (connection.readyState === ReadyState.OPEN) open();
+    if (member.connection.readyState === ReadyState.OPEN) watcher.open();
+  }
+
+  /**
+   * A connection's listener: one object with methods, not a closure per
+   * event, so that an idle member costs little.
+   */
+  static readonly #Watcher = class Watcher implements ConnectionListener {
+    opened = false;
+    constructor(
+      // deno-lint-ignore no-explicit-any
+      readonly hub: Hub<any>,
+      // deno-lint-ignore no-explicit-any
+      readonly member: HubConnection<any>,
+      readonly state: MemberState,
+    ) {}
+
+    open(): void {
+      if (this.opened) return;
+      this.opened = true;
+      const { hub, member } = this;
+      this.state.deflateBits = deflateBitsOf(member.connection.extensions);
+      hub.#pending--;
+      hub.#connections.set(member.id, member);
+      hub.#startTimer();
+      hub.#emit("open", member);
+    }
+
+    message(data: Message): void {
+      const stats = this.hub.#stats;
+      this.state.seen = true;
+      stats.messagesIn++;
+      stats.bytesIn += typeof data === "string" ? utf8Length(data) : data.length;
+      this.hub.#emit("message", this.member, data);
+    }
+
+    ping(data: Uint8Array): void {
+      this.state.seen = true;
+      this.hub.#emit("ping", this.member, data);
+    }
+
+    pong(data: Uint8Array): void {
+      this.state.seen = true;
+      this.state.pingSentAt = 0;
+      this.hub.#emit("pong", this.member, data);
+    }
+
+    error(error: Error): void {
+      this.hub.#emit("error", this.member, error);
+    }
+
+    close(info: ConnectionCloseInfo): void {
+      const { hub, member } = this;
+      if (!this.opened) {
+        hub.#pending--;
+        return;
+      }
+      hub.#connections.delete(member.id);
+      for (const room of [...member.rooms]) hub.leave(member, room);
+      const { code, reason } = this.state.closeAs ?? info;
+      hub.#closes[code] = (hub.#closes[code] ?? 0) + 1;
+      if (hub.#connections.size === 0) hub.#stopTimer();
+      hub.#emit("close", member, code, reason);
+    }
+  };
+
+  #emit<K extends keyof HubEvents<T>>(event: K, ...args: Parameters<HubEvents<T>[K]>): void {
+    for (const listener of this.#listeners[event]) {
+      try {
+        (listener as (...args: Parameters<HubEvents<T>[K]>) => void)(...args);
+      } catch (error) {
+        reportError(error);
+      }
+    }
   }
 
   /** One timer for every connection's keepalive. */

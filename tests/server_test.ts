@@ -305,6 +305,32 @@ Deno.test("the 101 carries upgrade option headers and headers the handler set on
   }
 });
 
+Deno.test("listen() calls its callbacks as methods, so a class instance can listen", async () => {
+  class Counter {
+    messages: string[] = [];
+    opened = 0;
+    open(): void {
+      this.opened++;
+    }
+    message(data: string | Uint8Array): void {
+      this.messages.push(String(data));
+    }
+  }
+  const counter = new Counter();
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    connection.listen(counter);
+    return response;
+  });
+  const client = await connect(`ws://127.0.0.1:${server.addr.port}/`);
+  await client.send("one");
+  await client.send("two");
+  await client.close();
+  await server.shutdown();
+  assert.equal(counter.opened, 1);
+  assert.deepEqual(counter.messages, ["one", "two"]);
+});
+
 Deno.test("the same handler runs on serve and on Deno.serve", async () => {
   const seen: string[] = [];
   // Code written for Deno.serve + Deno.upgradeWebSocket, using Duplex's
