@@ -27,6 +27,7 @@ import {
   ConnectionError,
   encodeUtf8,
   type Message,
+  parseRequestHead,
   Protocol,
   type ProtocolCompression,
   ProtocolError,
@@ -230,11 +231,11 @@ export interface OpenInfo {
   /** permessage-deflate, when negotiated. */
   compression?: ProtocolCompression;
   /**
-   * The peer's handshake headers, or a function that makes them: a server
-   * keeps the request head's bytes rather than a Headers object, and parses
-   * them only if someone asks.
+   * The peer's handshake headers, or the bytes of the request head they
+   * are parsed from if someone asks: a server keeps those rather than a
+   * Headers object.
    */
-  headers: Headers | (() => Headers);
+  headers: Headers | Uint8Array;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -586,7 +587,7 @@ export class SocketConnection extends BaseConnection {
   #state: ReadyState = ReadyState.CONNECTING;
   #subprotocol = "";
   #extensions = "";
-  #headers: Headers | (() => Headers) | null = null;
+  #headers: Headers | Uint8Array | null = null;
 
   // The read loop, when paused for receive-side backpressure.
   #resumeReading: (() => void) | null = null;
@@ -598,7 +599,7 @@ export class SocketConnection extends BaseConnection {
   #writing = false;
   #inFlight = 0;
   #afterDrain: (() => void)[] | null = null;
-  #onEnd: (() => void) | null = null;
+  #onEnd: ((connection: SocketConnection) => void) | null = null;
 
   // Closing.
   #error: Error | undefined;
@@ -663,7 +664,7 @@ export class SocketConnection extends BaseConnection {
   get headers(): Headers {
     const headers = this.#headers;
     if (headers instanceof Headers) return headers;
-    return this.#headers = headers === null ? new Headers() : headers();
+    return this.#headers = headers === null ? new Headers() : parseRequestHead(headers).headers;
   }
 
   get bufferedAmount(): number {
@@ -771,11 +772,12 @@ export class SocketConnection extends BaseConnection {
   }
 
   /**
-   * Calls `callback` once the connection has ended; for a server's own
-   * bookkeeping, without making the `closed` promise.
+   * Calls `callback` with this connection once it has ended; for a server's
+   * own bookkeeping, without making the `closed` promise (one callback can
+   * serve every connection).
    */
-  whenEnded(callback: () => void): void {
-    if (this.result !== null) callback();
+  whenEnded(callback: (connection: SocketConnection) => void): void {
+    if (this.result !== null) callback(this);
     else this.#onEnd = callback;
   }
 
@@ -1142,7 +1144,7 @@ export class SocketConnection extends BaseConnection {
     this.#afterDrain = null;
     const onEnd = this.#onEnd;
     this.#onEnd = null;
-    onEnd?.();
+    onEnd?.(this);
     const resume = this.#resumeReading;
     this.#resumeReading = null;
     resume?.();

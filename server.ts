@@ -185,8 +185,8 @@ interface PendingUpgrade {
   /** The Sec-WebSocket-Extensions value of the 101, and permessage-deflate, when agreed. */
   extensions: string;
   compression: ProtocolCompression | undefined;
-  /** The request's headers, which the connection exposes. */
-  requestHeaders: () => Headers;
+  /** The request head's bytes: the connection parses its headers from them if asked. */
+  requestHeaders: Uint8Array;
 }
 
 // Requests that came through serve(), and upgrade responses waiting to be written.
@@ -363,6 +363,12 @@ class DuplexServer implements Server {
     });
   }
 
+  // One callback for every connection's end, not a closure each.
+  readonly #socketEnded = (connection: SocketConnection): void => {
+    this.#sockets.delete(connection);
+    this.#maybeFinished();
+  };
+
   #maybeFinished(): void {
     if (!this.#accepting && this.#tasks === 0 && this.#sockets.size === 0) this.#finished.resolve();
   }
@@ -529,10 +535,7 @@ class DuplexServer implements Server {
       return false;
     }
     this.#sockets.add(connection);
-    connection.whenEnded(() => {
-      this.#sockets.delete(connection);
-      this.#maybeFinished();
-    });
+    connection.whenEnded(this.#socketEnded);
     connection.open(conn, leftover, openInfo(pending));
     return true;
   }
@@ -1000,7 +1003,7 @@ export function upgradeWebSocket(request: Request, options: UpgradeOptions = {})
     protocol,
     extensions,
     compression: deflate?.compression,
-    requestHeaders: headersFrom(context.head),
+    requestHeaders: context.head,
   });
   context.upgrade = response;
   let socket: WebSocket | undefined;
@@ -1040,15 +1043,6 @@ function negotiateCompression(
       ...(settings.threshold !== undefined ? { threshold: settings.threshold } : {}),
     },
   };
-}
-
-/**
- * What an open connection keeps of its request: the head's bytes (not the
- * Request, its fields or the Response), parsed into Headers only if asked
- * for. A function of its own, so that the closure holds nothing else.
- */
-function headersFrom(head: Uint8Array): () => Headers {
-  return () => parseRequestHead(head).headers;
 }
 
 function upgradeNative(request: Request, options: UpgradeOptions): UpgradeResult {
