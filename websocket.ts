@@ -10,7 +10,7 @@
 
 import { type Message, ReadyState, utf8Length } from "./codec/mod.ts";
 import { type ConnectOptions, startClient } from "./_client.ts";
-import type { ConnectionCloseInfo, WebSocketConnection } from "./connection.ts";
+import type { ConnectionCloseInfo, ConnectionListener, WebSocketConnection } from "./connection.ts";
 
 /** Options for the {@linkcode WebSocket} constructor: Deno's, plus all of `connect()`'s. */
 export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
@@ -87,13 +87,15 @@ export class WebSocket extends EventTarget {
   readonly connection: WebSocketConnection;
 
   #url: string;
-  #origin: string;
+  // MessageEvent.origin: the same for every message, so computed once, when first needed.
+  #origin: string | null = null;
   #binaryType: BinaryType;
   #discarded = 0;
   #pendingBlobBytes = 0;
   #sendChain: Promise<void> | null = null;
   #closeRequested = false;
-  #handlers = new Map<string, EventListener>();
+  // The on* handlers, made when one is first set.
+  #handlers: Map<string, EventListener> | null = null;
 
   /**
    * Opens a connection to `url`.
@@ -124,14 +126,8 @@ export class WebSocket extends EventTarget {
       this.#binaryType = "blob";
       this.#url = this.connection.url;
     }
-    // MessageEvent.origin: the same for every message, so computed once.
-    this.#origin = new URL(this.#url).origin;
     const connection = this.connection;
-    connection.listen({
-      open: () => this.dispatchEvent(new Event("open")),
-      message: (data) => this.#onMessage(data),
-      close: (info) => this.#onClose(info),
-    });
+    connection.listen(new WebSocket.#Listener(this));
     if (connection.readyState === ReadyState.OPEN) {
       // Adopted after it opened: announce it once listeners can be attached.
       queueMicrotask(() => this.dispatchEvent(new Event("open")));
@@ -302,7 +298,10 @@ export class WebSocket extends EventTarget {
         : data.slice().buffer;
     }
     this.dispatchEvent(
-      new MessageEvent("message", { data: payload, origin: this.#origin }),
+      new MessageEvent("message", {
+        data: payload,
+        origin: this.#origin ??= new URL(this.#url).origin,
+      }),
     );
   }
 
@@ -328,18 +327,39 @@ export class WebSocket extends EventTarget {
   }
 
   #getHandler(type: string): EventListener | null {
-    return this.#handlers.get(type) ?? null;
+    return this.#handlers?.get(type) ?? null;
   }
 
   #setHandler(type: string, handler: unknown): void {
-    const previous = this.#handlers.get(type);
+    const previous = this.#handlers?.get(type);
     if (previous !== undefined) this.removeEventListener(type, previous);
     if (typeof handler === "function") {
       const listener = handler as EventListener;
-      this.#handlers.set(type, listener);
+      (this.#handlers ??= new Map()).set(type, listener);
       this.addEventListener(type, listener);
     } else {
-      this.#handlers.delete(type);
+      this.#handlers?.delete(type);
     }
   }
+
+  /** The connection's listener: one object with methods, not a closure per event. */
+  static readonly #Listener = class SocketListener implements ConnectionListener {
+    readonly #socket: WebSocket;
+
+    constructor(socket: WebSocket) {
+      this.#socket = socket;
+    }
+
+    open(): void {
+      this.#socket.dispatchEvent(new Event("open"));
+    }
+
+    message(data: Message): void {
+      this.#socket.#onMessage(data);
+    }
+
+    close(info: ConnectionCloseInfo): void {
+      this.#socket.#onClose(info);
+    }
+  };
 }

@@ -632,7 +632,11 @@ Deno.test("WebSocket behaves as the WHATWG class: events, binaryType, errors", a
       else waiting.push(resolve);
     });
   socket.send("text");
-  assert.equal((await next()).data, "text");
+  const first = await next();
+  assert.equal(first.data, "text");
+  // WHATWG: a message's origin is the serialization of the WebSocket URL's origin.
+  assert.equal(first.origin, `ws://127.0.0.1:${server.addr.port}`);
+  assert.equal(socket.onmessage, null);
   socket.send(new Uint8Array([1, 2, 3]));
   const blob = (await next()).data as Blob;
   assert.ok(blob instanceof Blob);
