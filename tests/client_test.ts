@@ -451,7 +451,7 @@ Deno.test("keepalive keeps a responsive connection open", async () => {
     (request) => upgradeWebSocket(request).response,
   );
   const client = await connect(`ws://127.0.0.1:${server.addr.port}/`, {
-    keepalive: { pingInterval: 20, pongTimeout: 200 },
+    keepalive: { pingInterval: 20, pongTimeout: 1_000 },
   });
   await new Promise((resolve) => setTimeout(resolve, 250));
   assert.equal(client.readyState, 1);

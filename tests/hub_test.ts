@@ -643,7 +643,8 @@ Deno.test('backpressure "close" closes a peer that never reads with 1008; the ot
 // Keepalive.
 
 Deno.test("keepalive terminates a peer that never answers pings (1006, PONG_TIMEOUT) and keeps a live one", async () => {
-  const hub = new Hub({ pingInterval: 50, pongTimeout: 100 });
+  // The pong timeout leaves a loaded machine room: the live client must never look dead.
+  const hub = new Hub({ pingInterval: 50, pongTimeout: 400 });
   const { server, port, url } = start(hub);
   const pongs = new Map<string, number>();
   hub.on("pong", (member) => pongs.set(member.id, (pongs.get(member.id) ?? 0) + 1));
@@ -653,10 +654,11 @@ Deno.test("keepalive terminates a peer that never answers pings (1006, PONG_TIME
   const started = performance.now();
   const [dead, deadMember] = await openRawMember(hub, port);
   try {
-    const [, code] = await nextEvent(hub, "close", (member) => member === deadMember, 1_500);
+    const [, code] = await nextEvent(hub, "close", (member) => member === deadMember, 4_000);
     const elapsed = performance.now() - started;
     assert.equal(code, 1006);
-    assert.ok(elapsed < 1_000, `the dead peer took ${elapsed.toFixed(0)} ms to be dropped`);
+    assert.ok(elapsed >= 400, `the dead peer was dropped after ${elapsed.toFixed(0)} ms`);
+    assert.ok(elapsed < 3_000, `the dead peer took ${elapsed.toFixed(0)} ms to be dropped`);
     assert.equal(errors.length, 1);
     assert.ok(errors[0] instanceof TimeoutError);
     assert.equal((errors[0] as TimeoutError).code, "PONG_TIMEOUT");
