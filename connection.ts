@@ -90,6 +90,10 @@ export interface ConnectionOptions {
    * message is compressed on its own, so a connection keeps no compression
    * state between messages. `true` for the defaults. Default: off. (Not
    * through the `Deno.serve` adapter: Deno's own socket does not negotiate it.)
+   *
+   * `maxMessageSize` bounds a message's inflated size, checked as it
+   * inflates; since a few kilobytes can inflate to megabytes, set it to what
+   * the application needs when compression is on.
    */
   compression?: boolean | CompressionOptions;
 }
