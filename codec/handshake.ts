@@ -598,7 +598,7 @@ function entriesOf(init: HeadersInit | undefined): [string, string][] {
 }
 
 /** What a server's 101 response settled. */
-export interface UpgradeResult {
+export interface AcceptedUpgrade {
   /** The subprotocol the server chose; empty if none. */
   protocol: string;
   /** The extensions the server accepted, with its parameters. */
@@ -638,7 +638,7 @@ export function validateUpgradeResponse(
   response: { status: number; headers: Headers },
   request: UpgradeRequest,
   expectedAccept: string,
-): UpgradeResult {
+): AcceptedUpgrade {
   const { status, headers } = response;
   const refuse = (code: string, message: string): never => {
     throw new HandshakeError(code, status, `Cannot open WebSocket: ${message}`, { headers });

@@ -95,6 +95,7 @@ export {
   PERMESSAGE_DEFLATE,
 } from "./deflate.ts";
 export {
+  type AcceptedUpgrade,
   acceptKey,
   acceptKeySync,
   buildUpgradeRequest,
@@ -114,7 +115,6 @@ export {
   type UpgradeRequestLike,
   type UpgradeRequestOptions,
   type UpgradeResponseOptions,
-  type UpgradeResult,
   validateUpgradeRequest,
   validateUpgradeResponse,
   WEBSOCKET_GUID,
