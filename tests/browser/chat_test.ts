@@ -8,13 +8,17 @@ import { browserTest } from "./_browser.ts";
 
 async function enter(page: Page, url: string, nick: string, room: string): Promise<void> {
   await page.goto(url);
+  // The page connects as a guest on load: let that finish, so that its
+  // "joined" cannot overwrite the fields filled in below.
+  await page.waitForFunction(`document.getElementById("current-room").textContent !== "—"`);
   await page.fill("#nick", nick);
   await page.fill("#room", room);
   await page.click("#connect");
   // Evaluated in the page (a string: this file has no DOM types).
   await page.waitForFunction(
     `document.getElementById("current-room").textContent === ${JSON.stringify(room)} &&
-     document.getElementById("nick").value === ${JSON.stringify(nick)}`,
+     document.getElementById("nick").value === ${JSON.stringify(nick)} &&
+     document.getElementById("status").textContent === "connected"`,
   );
 }
 
@@ -39,6 +43,11 @@ browserTest(
       await enter(alice, url, "alice", "rust");
       await enter(bob, url, "bob", "rust");
       await enter(carol, url, "carol", "deno");
+      // Reconnecting (guest on load, then the chosen nick) leaves every page connected.
+      for (const page of [alice, bob, carol]) {
+        assert.equal(await page.textContent("#status"), "connected");
+        assert.equal(await page.isEnabled("#input"), true);
+      }
       await bob.waitForFunction(`document.querySelectorAll("#members li").length === 2`);
       assert.deepEqual(
         await bob.$$eval("#members li", (items) => items.map((item) => item.textContent)),
