@@ -270,3 +270,49 @@ export async function runBroadcast(options: BroadcastOptions): Promise<Broadcast
   await Promise.allSettled([publisherDone, ...readers]);
   return { published, deliveries, seconds: (lastDelivery - started) / 1000 };
 }
+
+/** Resident memory of a process, in KiB. */
+export function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
+}
+
+/**
+ * Starts a peer server (`bench/servers/NAME.ts`) in its own process, pinned
+ * to CPU 1 if asked; resolves once it listens.
+ */
+export async function startPeer(
+  name: string,
+  pin = false,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const script = new URL(`./servers/${name}.ts`, import.meta.url).pathname;
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    "--allow-sys",
+    script,
+    "0",
+  ];
+  const [program, ...args] = pin ? ["taskset", "-c", "1", ...deno] : deno;
+  const child = new Deno.Command(program!, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!/ready \d+/.test(output)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${name} exited before listening`);
+    output += value;
+  }
+  reader.releaseLock();
+  const port = Number(/ready (\d+)/.exec(output)![1]);
+  return {
+    port,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}

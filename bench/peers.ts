@@ -13,7 +13,7 @@
 //          [--out bench/results] [--summary bench/RESULTS.md]
 
 import { parseArgs } from "node:util";
-import { openMany, percentile, runBroadcast, runLoad } from "./load.ts";
+import { openMany, percentile, rssKiB, runBroadcast, runLoad, startPeer } from "./load.ts";
 
 interface Metric {
   /** What is measured, with its unit. */
@@ -73,11 +73,6 @@ function cpuMicros(pid: number): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks * (1_000_000 / 100); // USER_HZ is 100 on Linux
-}
-
-/** Resident memory of a process, in KiB. */
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
 }
 
 const echoScenario = (
@@ -263,44 +258,6 @@ async function pinSelf(cpus: string): Promise<boolean> {
 }
 const PIN = await pinSelf(ALL_CPUS);
 
-/** Starts a peer server in its own process; resolves once it listens. */
-async function startServer(
-  server: ServerInfo,
-  pin: boolean,
-): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const script = new URL(`./servers/${server.name}.ts`, import.meta.url).pathname;
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-env",
-    "--allow-sys",
-    script,
-    "0",
-  ];
-  const [program, ...args] = pin ? ["taskset", "-c", "1", ...deno] : deno;
-  const child = new Deno.Command(program!, { args, stdout: "piped", stderr: "inherit" }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let output = "";
-  while (!/ready \d+/.test(output)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${server.name} exited before listening`);
-    output += value;
-  }
-  reader.releaseLock();
-  const port = Number(/ready (\d+)/.exec(output)![1]);
-  return {
-    port,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGKILL");
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
-    },
-  };
-}
-
 function median(values: number[]): number {
   return percentile(values, 50);
 }
@@ -337,7 +294,7 @@ for (const scenario of scenarios) {
       // A fresh process per run: memory and CPU figures start from the same place.
       const pin = PIN && scenario.pin === true;
       await pinSelf(pin ? "0" : ALL_CPUS);
-      const process = await startServer(server, pin);
+      const process = await startPeer(server.name, pin);
       try {
         const values = await scenario.run(process.port, process.pid, server);
         for (const [label, value] of Object.entries(values)) {
