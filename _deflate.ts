@@ -17,8 +17,6 @@ export interface CompressionOptions {
   level?: number;
 }
 
-const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
-
 /**
  * A compressor for one negotiated agreement.
  *
@@ -35,12 +33,12 @@ export function zlibCompressor(windowBits: number, level: number): MessageCompre
       return out.subarray(0, out.length - 4);
     },
     decompress(data: Uint8Array, maxSize: number): Uint8Array {
-      const input = new Uint8Array(data.length + 4);
-      input.set(data);
-      input.set(TAIL, data.length);
+      // RFC 7692 §7.2.2 appends 00 00 ff ff, an empty stored block that
+      // produces no output: an inflate that ends with a sync flush needs it
+      // not, so the payload is inflated where it lies, without a copy.
       // maxOutputLength stops a small message that inflates to gigabytes
       // early, with a RangeError.
-      const out = inflateRawSync(input, {
+      const out = inflateRawSync(data, {
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: Math.max(1, maxSize),
       });

@@ -40,7 +40,8 @@ export interface MessageCompressor {
   /**
    * Decompresses a message payload.
    *
-   * @param data The DEFLATE data as received (the `00 00 ff ff` tail is added here).
+   * @param data The DEFLATE data as received, without the `00 00 ff ff`
+   * tail (§7.2.2): add it, or inflate with a sync flush, which needs it not.
    * @param maxSize The most bytes the result may have.
    * @returns The payload.
    * @throws {RangeError} If the result would be larger than `maxSize`.
