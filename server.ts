@@ -857,21 +857,14 @@ class SwitchingProtocols extends Response {
   /** The head to write, with the accept value. */
   serialize(accept: string): Uint8Array {
     const headers = this.#headers;
-    if (headers !== undefined) {
-      headers.set("sec-websocket-accept", accept);
-      return serializeResponseHead(101, "Switching Protocols", headers);
+    if (headers === undefined) {
+      // The handler never looked: straight from the field list.
+      this.#fields.push(["sec-websocket-accept", accept]);
+      return serializeResponseHead(101, "Switching Protocols", this.#fields);
     }
-    // The fields were validated by Headers (options.headers) or are ours.
-    let head = "HTTP/1.1 101 Switching Protocols\r\n";
-    for (const [name, value] of this.#fields) head += `${name}: ${value}\r\n`;
-    return encodeLatin1(`${head}sec-websocket-accept: ${accept}\r\n\r\n`);
+    headers.set("sec-websocket-accept", accept);
+    return serializeResponseHead(101, "Switching Protocols", headers);
   }
-}
-
-function encodeLatin1(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
 }
 
 // Headers the 101 response sets itself.

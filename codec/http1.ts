@@ -488,7 +488,7 @@ function writeLatin1(text: string): Uint8Array {
   return bytes;
 }
 
-function fieldLines(headers: Headers): string {
+function fieldLines(headers: Iterable<readonly [string, string]>): string {
   let text = "";
   for (const [name, value] of headers) {
     if (!isToken(name) || !FIELD_VALUE.test(value)) {
@@ -536,7 +536,7 @@ export function serializeRequestHead(method: string, target: string, headers: He
  *
  * @param status The status code, 100–999.
  * @param statusText The reason phrase.
- * @param headers The header fields.
+ * @param headers The header fields: a `Headers`, or name/value pairs written as given.
  * @returns The head's bytes, through the final CRLF CRLF.
  * @throws {TypeError} If the status, reason phrase or a header is malformed.
  *
@@ -555,7 +555,7 @@ export function serializeRequestHead(method: string, target: string, headers: He
 export function serializeResponseHead(
   status: number,
   statusText: string,
-  headers: Headers,
+  headers: Headers | Iterable<readonly [string, string]>,
 ): Uint8Array {
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new TypeError(`Cannot serialize HTTP head: ${status} is not a status code`);

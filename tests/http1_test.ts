@@ -567,6 +567,21 @@ Deno.test("serializeResponseHead writes the exact response bytes", () => {
   );
 });
 
+Deno.test("serializeResponseHead writes a field list as given, and refuses a malformed field", () => {
+  const bytes = serializeResponseHead(101, "Switching Protocols", [
+    ["Upgrade", "websocket"],
+    ["sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="],
+  ]);
+  assert.equal(
+    new TextDecoder().decode(bytes),
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+      "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+  );
+  for (const field of [["x y", "1"], ["x", "a\r\nInjected: 1"]] as const) {
+    assert.throws(() => serializeResponseHead(200, "OK", [field]), TypeError);
+  }
+});
+
 Deno.test("serializeRequestHead refuses a bad method, a target with a space and non-Latin-1 characters with TypeError", () => {
   const headers = new Headers({ host: "a" });
   for (const method of ["", "GE T", "GET\r\n", "G(T", "G\u0100T"]) {
