@@ -35,6 +35,7 @@ import {
   type Role,
   TimeoutError,
 } from "./codec/mod.ts";
+import { latin1Bytes } from "./codec/http1.ts";
 import type { CompressionOptions } from "./_deflate.ts";
 
 export type { CompressionOptions };
@@ -235,11 +236,11 @@ export interface OpenInfo {
   /** permessage-deflate, when negotiated. */
   compression?: ProtocolCompression;
   /**
-   * The peer's handshake headers, or the bytes of the request head they
-   * are parsed from if someone asks: a server keeps those rather than a
-   * Headers object.
+   * The peer's handshake headers, or the request head they are parsed from
+   * if someone asks, as Latin-1 text: a server keeps that, a few bytes per
+   * character, rather than a Headers object or a buffer of its own.
    */
-  headers: Headers | Uint8Array;
+  headers: Headers | string;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -591,10 +592,15 @@ export class SocketConnection extends BaseConnection {
   #state: ReadyState = ReadyState.CONNECTING;
   #subprotocol = "";
   #extensions = "";
-  #headers: Headers | Uint8Array | null = null;
+  #headers: Headers | string | null = null;
 
-  // The read loop, when paused for receive-side backpressure.
-  #resumeReading: (() => void) | null = null;
+  // Reading: the buffer the next read fills (null once reading is over), its
+  // step in READ_SIZES, how many reads in a row would have fit the step below,
+  // and whether reading waits for the application (receive-side backpressure).
+  #readBuffer: Uint8Array | null = null;
+  #readLevel = 0;
+  #fitBelow = 0;
+  #paused = false;
   #receivedSinceCheck = false;
 
   // Sending: the promise for bytes queued but not yet taken, and the bytes being written.
@@ -668,7 +674,9 @@ export class SocketConnection extends BaseConnection {
   get headers(): Headers {
     const headers = this.#headers;
     if (headers instanceof Headers) return headers;
-    return this.#headers = headers === null ? new Headers() : parseRequestHead(headers).headers;
+    return this.#headers = headers === null
+      ? new Headers()
+      : parseRequestHead(latin1Bytes(headers)).headers;
   }
 
   get bufferedAmount(): number {
@@ -707,7 +715,7 @@ export class SocketConnection extends BaseConnection {
     this.#startTimer();
     this.markOpened();
     callSafely(this.listener.open, undefined, this.listener);
-    this.#readLoop(leftover);
+    this.#startReading(leftover);
   }
 
   /**
@@ -814,10 +822,9 @@ export class SocketConnection extends BaseConnection {
   }
 
   protected override onDrained(): void {
-    const resume = this.#resumeReading;
-    if (resume !== null && this.queuedBytes < this.#receiveHighWaterMark) {
-      this.#resumeReading = null;
-      resume();
+    if (this.#paused && this.queuedBytes < this.#receiveHighWaterMark) {
+      this.#paused = false;
+      this.#read();
     }
   }
 
@@ -848,42 +855,84 @@ export class SocketConnection extends BaseConnection {
     );
   }
 
-  async #readLoop(leftover: Uint8Array | null): Promise<void> {
-    const conn = this.#conn!;
-    let level = 0;
-    let buffer = new Uint8Array(READ_SIZES[0]!);
-    let fitBelow = 0;
-    try {
-      if (leftover !== null && leftover.length > 0) this.#receive(leftover);
-      leftover = null; // the loop lives as long as the connection: hold nothing it does not need
-      while (this.result === null) {
-        if (
-          this.queuedBytes >= this.#receiveHighWaterMark && this.listener.message === undefined &&
-          this.#protocol!.state === ReadyState.OPEN
-        ) {
-          // Receive-side backpressure: wait until the application catches up.
-          await new Promise<void>((resolve) => this.#resumeReading = resolve);
-          continue;
-        }
-        const n = await conn.read(buffer);
-        if (n === null) {
-          this.#onEof();
-          return;
-        }
-        this.#receivedSinceCheck = true;
-        this.#receive(buffer.subarray(0, n));
-        if (n === buffer.length && level < READ_SIZES.length - 1) {
-          buffer = new Uint8Array(READ_SIZES[++level]!);
-          fitBelow = 0;
-        } else if (level > 0 && n <= READ_SIZES[level - 1]! && ++fitBelow >= SHRINK_AFTER) {
-          buffer = new Uint8Array(READ_SIZES[--level]!);
-          fitBelow = 0;
-        } else if (level > 0 && n > READ_SIZES[level - 1]!) {
-          fitBelow = 0;
-        }
+  /** Starts reading: `leftover` holds what came in with the handshake, the first frames. */
+  #startReading(leftover: Uint8Array): void {
+    if (leftover.length > 0) {
+      try {
+        this.#receive(leftover);
+      } catch (error) {
+        this.#onReadError(error);
+        return;
       }
+    }
+    this.#readBuffer = new Uint8Array(READ_SIZES[0]!);
+    this.#read();
+  }
+
+  // Reading is a chain of callbacks rather than an async loop: an idle
+  // connection then holds one pending read and two small functions, not a
+  // suspended generator with its registers, promise and await closures.
+  #read(): void {
+    if (this.result !== null) {
+      this.#readBuffer = null;
+      return;
+    }
+    if (
+      this.queuedBytes >= this.#receiveHighWaterMark && this.listener.message === undefined &&
+      this.#protocol!.state === ReadyState.OPEN
+    ) {
+      // Receive-side backpressure: onDrained() reads again once the application catches up.
+      this.#paused = true;
+      return;
+    }
+    let reading: Promise<number | null>;
+    try {
+      reading = this.#conn!.read(this.#readBuffer!);
     } catch (error) {
-      if (this.result === null) this.#onTransportError(error, "Cannot read from the WebSocket");
+      this.#onReadError(error);
+      return;
+    }
+    reading.then(this.#onRead, this.#onReadError);
+  }
+
+  readonly #onRead = (n: number | null): void => {
+    try {
+      if (n === null) {
+        this.#readBuffer = null;
+        this.#onEof();
+        return;
+      }
+      this.#receivedSinceCheck = true;
+      const buffer = this.#readBuffer!;
+      this.#receive(buffer.subarray(0, n));
+      this.#resizeReadBuffer(n, buffer.length);
+    } catch (error) {
+      this.#onReadError(error);
+      return;
+    }
+    this.#read();
+  };
+
+  readonly #onReadError = (error: unknown): void => {
+    this.#readBuffer = null;
+    if (this.result === null) this.#onTransportError(error, "Cannot read from the WebSocket");
+  };
+
+  /** A read that filled the buffer moves a size up; a run that would have fit the size below, down. */
+  #resizeReadBuffer(n: number, size: number): void {
+    const level = this.#readLevel;
+    if (n === size) {
+      if (level < READ_SIZES.length - 1) {
+        this.#readBuffer = new Uint8Array(READ_SIZES[this.#readLevel = level + 1]!);
+        this.#fitBelow = 0;
+      }
+    } else if (level > 0) {
+      if (n > READ_SIZES[level - 1]!) {
+        this.#fitBelow = 0;
+      } else if (++this.#fitBelow >= SHRINK_AFTER) {
+        this.#readBuffer = new Uint8Array(READ_SIZES[this.#readLevel = level - 1]!);
+        this.#fitBelow = 0;
+      }
     }
   }
 
@@ -1149,9 +1198,10 @@ export class SocketConnection extends BaseConnection {
     const onEnd = this.#onEnd;
     this.#onEnd = null;
     onEnd?.(this);
-    const resume = this.#resumeReading;
-    this.#resumeReading = null;
-    resume?.();
+    if (this.#paused) {
+      this.#paused = false;
+      this.#readBuffer = null;
+    }
   }
 }
 

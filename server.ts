@@ -55,6 +55,7 @@ import {
   type WebSocketConnection,
   writeAll,
 } from "./connection.ts";
+import { latin1Text } from "./codec/http1.ts";
 import { compressionOf, zlibCompressor } from "./_deflate.ts";
 import { NativeConnection } from "./native.ts";
 import { type WebSocket, wrapConnection } from "./websocket.ts";
@@ -169,8 +170,8 @@ export interface UpgradeResult {
 interface RequestContext {
   version: string;
   upgrade: Response | null;
-  /** A copy of the request head's bytes, from which a connection's headers are parsed if asked for. */
-  head: Uint8Array;
+  /** The request head as Latin-1 text, from which a connection's headers are parsed if asked for. */
+  head: string;
   /** The head's fields, as the request's headers hold them, for lookups without Headers' conversions. */
   fields: readonly [string, string][];
 }
@@ -185,8 +186,8 @@ interface PendingUpgrade {
   /** The Sec-WebSocket-Extensions value of the 101, and permessage-deflate, when agreed. */
   extensions: string;
   compression: ProtocolCompression | undefined;
-  /** The request head's bytes: the connection parses its headers from them if asked. */
-  requestHeaders: Uint8Array;
+  /** The request head as Latin-1 text: the connection parses its headers from it if asked. */
+  requestHeaders: string;
 }
 
 // Requests that came through serve(), and upgrade responses waiting to be written.
@@ -390,7 +391,7 @@ class DuplexServer implements Server {
         const deadline = (first ? this.#requestDeadlines : this.#keepAliveDeadlines).add(conn);
         let request: Request;
         let head: RequestHead;
-        let raw: Uint8Array;
+        let raw: string;
         try {
           const received = await readRequest(
             conn,
@@ -665,8 +666,8 @@ function wantsKeepAlive(head: RequestHead): boolean {
 
 interface ReceivedRequest {
   head: RequestHead;
-  /** The head's bytes, copied out of the reader's buffer. */
-  raw: Uint8Array;
+  /** The head as Latin-1 text: compact, and no longer tied to the reader's buffer. */
+  raw: string;
   body: Uint8Array | null;
   leftover: Uint8Array;
 }
@@ -702,7 +703,7 @@ async function readRequest(
     maxHeaderCount: options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
   });
   const framing = bodyFraming({ get: (name) => fieldValue(head.fields, name) });
-  const raw = headBytes.slice();
+  const raw = latin1Text(headBytes);
   if (framing.kind === "none") return { head, raw, body: null, leftover: reader.rest };
   const maxBodySize = options.maxBodySize ?? 1024 * 1024;
   const decoder = new BodyDecoder(framing, { maxSize: maxBodySize });
@@ -909,8 +910,13 @@ function keepaliveOf(options: UpgradeOptions): KeepaliveOptions | undefined {
   return seconds > 0 ? { pingInterval: seconds * 1000, pongTimeout: seconds * 1000 } : undefined;
 }
 
+/**
+ * The ws: or wss: URL of an http: or https: one. Joined rather than
+ * concatenated: join makes one flat string, where `+` or replace() would
+ * keep a rope holding a slice of the request's URL for the connection's life.
+ */
 function webSocketUrl(url: string): string {
-  return url.replace(/^http/, "ws");
+  return url.startsWith("http") ? ["ws", url.slice(4)].join("") : url;
 }
 
 /**

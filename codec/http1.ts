@@ -235,6 +235,30 @@ export interface ResponseHead {
 
 const ASCII = new TextDecoder();
 
+/**
+ * Reads a whole head (or any bytes) as Latin-1 text, one character per byte.
+ * Not part of the codec's public API: the server keeps an upgraded
+ * connection's request head this way, as a compact string.
+ *
+ * @param bytes The bytes.
+ * @returns The text.
+ */
+export function latin1Text(bytes: Uint8Array): string {
+  return latin1(bytes, 0, bytes.length);
+}
+
+/**
+ * The bytes of Latin-1 text, the inverse of {@linkcode latin1Text}. Not part
+ * of the codec's public API.
+ *
+ * @param text The text.
+ * @returns The bytes.
+ * @throws {TypeError} If a character is outside Latin-1.
+ */
+export function latin1Bytes(text: string): Uint8Array {
+  return writeLatin1(text);
+}
+
 /** Reads bytes as Latin-1: each byte one character, as HTTP field values are. */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
   let ascii = true;

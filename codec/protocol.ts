@@ -183,8 +183,10 @@ export class Protocol {
   /** The side this end plays. */
   readonly role: Role;
 
-  readonly #decoder: FrameDecoder;
-  readonly #encoder: FrameEncoder;
+  // Made on first use: an idle connection never needs them.
+  #decoder: FrameDecoder | null = null;
+  #encoder: FrameEncoder | null = null;
+  readonly #maxFragments: number;
   readonly #autoPong: boolean;
   readonly #fragmentSize: number;
   readonly #compressor: MessageCompressor | null;
@@ -201,7 +203,7 @@ export class Protocol {
   // The data message being received: its type (0: none), text so far or
   // binary fragments so far.
   #messageType = 0;
-  #utf8 = new Utf8StreamDecoder();
+  #utf8: Utf8StreamDecoder | null = null;
   #streaming = false;
   #text = "";
   // Bytes of the current frame already fed to #utf8 while it was arriving.
@@ -225,21 +227,20 @@ export class Protocol {
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#compressor = options.compression?.compressor ?? null;
     this.#threshold = options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
-    this.#decoder = new FrameDecoder({
-      role: options.role,
-      maxMessageSize: this.#maxMessageSize,
-      maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
-      allowRsv1: this.#compressor !== null,
-    });
-    this.#encoder = new FrameEncoder({ role: options.role });
+    this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+    // The decoder is made on first use; its limits are checked now.
+    checkPositive("maxMessageSize", this.#maxMessageSize);
+    checkPositive("maxFragments", this.#maxFragments);
     this.#autoPong = options.autoPong ?? true;
-    const fragmentSize = options.fragmentSize ?? Infinity;
-    if (!(fragmentSize > 0)) {
-      throw new RangeError(
-        `Cannot create protocol: fragmentSize must be positive, got ${fragmentSize}`,
-      );
-    }
-    this.#fragmentSize = fragmentSize;
+    this.#fragmentSize = checkPositive("fragmentSize", options.fragmentSize ?? Infinity);
+  }
+
+  get #frames(): FrameEncoder {
+    return this.#encoder ??= new FrameEncoder({ role: this.role });
+  }
+
+  get #textDecoder(): Utf8StreamDecoder {
+    return this.#utf8 ??= new Utf8StreamDecoder();
   }
 
   /** The connection state: `OPEN`, `CLOSING` or `CLOSED`. */
@@ -259,7 +260,7 @@ export class Protocol {
 
   /** Bytes queued by sends and not yet taken by {@linkcode Protocol.dataToSend}. */
   get bufferedAmount(): number {
-    return this.#encoder.pendingBytes;
+    return this.#encoder === null ? 0 : this.#encoder.pendingBytes;
   }
 
   /**
@@ -276,7 +277,12 @@ export class Protocol {
     // RFC 6455 §7.1.7: once failed, "MUST NOT continue to attempt to process
     // data (including a responding Close frame)"; once closed, there is none.
     if (this.#state === ReadyState.CLOSED) return events;
-    const decoder = this.#decoder;
+    const decoder = this.#decoder ??= new FrameDecoder({
+      role: this.role,
+      maxMessageSize: this.#maxMessageSize,
+      maxFragments: this.#maxFragments,
+      allowRsv1: this.#compressor !== null,
+    });
     try {
       decoder.push(data);
       for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
@@ -294,7 +300,7 @@ export class Protocol {
             !this.#compressed))
       ) {
         this.#streaming = true;
-        this.#text += this.#utf8.push(partial.payload.subarray(this.#fed));
+        this.#text += this.#textDecoder.push(partial.payload.subarray(this.#fed));
         this.#fed = partial.payload.length;
       }
     } catch (error) {
@@ -348,7 +354,7 @@ export class Protocol {
     }
     const opcode = this.#beginSend(Opcode.Text, fin);
     if (text.length * 3 <= this.#fragmentSize) {
-      this.#encoder.encodeText(opcode, text, fin);
+      this.#frames.encodeText(opcode, text, fin);
     } else {
       this.#sendFragmented(opcode, encodeUtf8(text), fin);
     }
@@ -372,7 +378,7 @@ export class Protocol {
       return;
     }
     const opcode = this.#beginSend(Opcode.Binary, fin);
-    if (data.length <= this.#fragmentSize) this.#encoder.encode(opcode, data, fin);
+    if (data.length <= this.#fragmentSize) this.#frames.encode(opcode, data, fin);
     else this.#sendFragmented(opcode, data, fin);
   }
 
@@ -410,7 +416,7 @@ export class Protocol {
   close(code?: number, reason = ""): void {
     const payload = encodeClosePayload(code, reason);
     if (this.#state !== ReadyState.OPEN) return;
-    this.#encoder.encode(Opcode.Close, payload);
+    this.#frames.encode(Opcode.Close, payload);
     this.#sentClose = { code: code ?? 1005, reason };
     this.#state = ReadyState.CLOSING;
   }
@@ -428,7 +434,7 @@ export class Protocol {
     if (this.#sendingType !== 0) {
       throw new TypeError("Cannot send encoded frames: a fragmented message is in progress");
     }
-    this.#encoder.encodeRaw(frames);
+    this.#frames.encodeRaw(frames);
   }
 
   /**
@@ -442,9 +448,9 @@ export class Protocol {
     if (pendingClose !== null) {
       // A failure's close frame goes last, and nothing is sent after it.
       this.#pendingClose = null;
-      this.#encoder.encode(Opcode.Close, pendingClose);
+      this.#frames.encode(Opcode.Close, pendingClose);
     }
-    return this.#encoder.take();
+    return this.#encoder === null ? [] : this.#encoder.take();
   }
 
   /**
@@ -467,7 +473,7 @@ export class Protocol {
         // RFC 6455 §5.5.2: answer with a pong carrying the same data, unless
         // we have already sent a close frame.
         if (this.#autoPong && this.#state === ReadyState.OPEN) {
-          this.#encoder.encode(Opcode.Pong, frame.payload);
+          this.#frames.encode(Opcode.Pong, frame.payload);
         }
         events.push({ type: "ping", data: frame.payload.slice() });
         return;
@@ -499,10 +505,10 @@ export class Protocol {
         return;
       }
       this.#streaming = true;
-      this.#text += this.#utf8.push(this.#fed === 0 ? payload : payload.subarray(this.#fed));
+      this.#text += this.#textDecoder.push(this.#fed === 0 ? payload : payload.subarray(this.#fed));
       this.#fed = 0;
       if (!frame.fin) return;
-      const text = this.#text + this.#utf8.end();
+      const text = this.#text + this.#textDecoder.end();
       this.#resetMessage();
       events.push({ type: "message", data: text });
       return;
@@ -586,7 +592,7 @@ export class Protocol {
       // in response. (When sending a Close frame in response, the endpoint
       // typically echos the status code it received.)"
       const echo = code === 1005 ? undefined : code;
-      this.#encoder.encode(Opcode.Close, encodeClosePayload(echo));
+      this.#frames.encode(Opcode.Close, encodeClosePayload(echo));
       this.#sentClose = { code, reason: "" };
     }
     this.#reset();
@@ -622,7 +628,7 @@ export class Protocol {
 
   #resetMessage(): void {
     this.#messageType = 0;
-    if (this.#streaming) this.#utf8.reset();
+    if (this.#streaming) this.#utf8?.reset();
     this.#streaming = false;
     this.#text = "";
     this.#fed = 0;
@@ -663,13 +669,13 @@ export class Protocol {
     const size = this.#fragmentSize;
     let offset = 0;
     while (data.length - offset > size) {
-      this.#encoder.encode(opcode, data.subarray(offset, offset + size), false, rsv1);
+      this.#frames.encode(opcode, data.subarray(offset, offset + size), false, rsv1);
       // RFC 7692 §6: RSV1 on the first frame of a message only.
       rsv1 = false;
       opcode = Opcode.Continuation;
       offset += size;
     }
-    this.#encoder.encode(opcode, data.subarray(offset), fin, rsv1);
+    this.#frames.encode(opcode, data.subarray(offset), fin, rsv1);
   }
 
   /** A whole message, deflated, RSV1 on its first frame (RFC 7692 §6.1). */
@@ -688,7 +694,7 @@ export class Protocol {
       );
     }
     this.#assertOpen();
-    this.#encoder.encode(opcode, payload);
+    this.#frames.encode(opcode, payload);
   }
 }
 
@@ -697,4 +703,11 @@ function truncateReason(message: string): string {
   let reason = message;
   while (encodeUtf8(reason).length > 123) reason = reason.slice(0, -1);
   return reason;
+}
+
+function checkPositive(name: string, value: number): number {
+  if (!(value > 0)) {
+    throw new RangeError(`Cannot create protocol: ${name} must be positive, got ${value}`);
+  }
+  return value;
 }

@@ -109,6 +109,44 @@ Deno.test("Protocol copies a single-frame binary message out of the caller's buf
   assert.deepEqual(event, { type: "message", data: new Uint8Array([7, 8, 9]) });
 });
 
+Deno.test("Protocol rejects limits that are not positive when it is made, not at the first frame", () => {
+  for (
+    const [name, options] of [
+      ["maxMessageSize", { maxMessageSize: 0 }],
+      ["maxFragments", { maxFragments: -1 }],
+      ["fragmentSize", { fragmentSize: NaN }],
+    ] as const
+  ) {
+    assert.throws(
+      () => new Protocol({ role: "server", ...options }),
+      (e) => e instanceof RangeError && e.message.includes(`${name} must be positive`),
+      name,
+    );
+  }
+});
+
+Deno.test("Protocol applies maxFragments and maxMessageSize to the decoder it makes on first use", () => {
+  const server = new Protocol({ role: "server", maxFragments: 2, maxMessageSize: 4 });
+  assert.equal(server.bufferedAmount, 0);
+  assert.deepEqual(server.dataToSend(), []);
+  const tooMany = concat(
+    fromClient(Opcode.Text, new Uint8Array([0x61]), false),
+    fromClient(Opcode.Continuation, new Uint8Array([0x62]), false),
+    fromClient(Opcode.Continuation, new Uint8Array([0x63]), true),
+  );
+  const events = server.receive(tooMany);
+  const error = events.find((event) => event.type === "error");
+  assert.ok(
+    error?.type === "error" && error.error.code === "TOO_MANY_FRAGMENTS" &&
+      error.error.closeCode === 1008,
+    JSON.stringify(events),
+  );
+
+  const small = new Protocol({ role: "server", maxMessageSize: 4 });
+  const [event] = small.receive(fromClient(Opcode.Binary, new Uint8Array(5)));
+  assert.ok(event?.type === "error" && event.error.closeCode === 1009);
+});
+
 Deno.test("Protocol answers pings unless autoPong is off", () => {
   const server = new Protocol({ role: "server", autoPong: false });
   assert.deepEqual(server.receive(fromClient(Opcode.Ping, "x")), [{
