@@ -698,10 +698,10 @@ export class SocketConnection extends BaseConnection {
     this.#conn = conn;
     this.#protocol = new Protocol({
       role: this.role,
-      ...(this.#maxMessageSize !== undefined ? { maxMessageSize: this.#maxMessageSize } : {}),
-      ...(this.#maxFragments !== undefined ? { maxFragments: this.#maxFragments } : {}),
-      ...(this.#fragmentSize !== undefined ? { fragmentSize: this.#fragmentSize } : {}),
-      ...(info.compression !== undefined ? { compression: info.compression } : {}),
+      maxMessageSize: this.#maxMessageSize,
+      maxFragments: this.#maxFragments,
+      fragmentSize: this.#fragmentSize,
+      compression: info.compression,
     });
     this.#subprotocol = info.protocol;
     this.#extensions = info.extensions;

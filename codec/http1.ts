@@ -512,17 +512,50 @@ function writeLatin1(text: string): Uint8Array {
   return bytes;
 }
 
-function fieldLines(headers: Iterable<readonly [string, string]>): string {
-  let text = "";
-  for (const [name, value] of headers) {
+/**
+ * A head's bytes: the start line, then the fields, written straight into one
+ * buffer (no intermediate strings: a 101 is written once per connection).
+ */
+function writeHead(
+  startLine: string,
+  headers: Headers | Iterable<readonly [string, string]>,
+): Uint8Array {
+  const fields: readonly (readonly [string, string])[] = Array.isArray(headers)
+    ? headers
+    : [...headers];
+  let size = startLine.length + 4;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const name = field[0], value = field[1];
     if (!isToken(name) || !FIELD_VALUE.test(value)) {
       throw new TypeError(
         `Cannot serialize HTTP head: header ${JSON.stringify(name)} is malformed`,
       );
     }
-    text += `${name}: ${value}\r\n`;
+    size += name.length + value.length + 4;
   }
-  return text;
+  const bytes = new Uint8Array(size);
+  let at = putLatin1(bytes, 0, startLine);
+  bytes[at++] = CR;
+  bytes[at++] = LF;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    at = putLatin1(bytes, at, field[0]);
+    bytes[at++] = 0x3a; // ":"
+    bytes[at++] = SP;
+    at = putLatin1(bytes, at, field[1]);
+    bytes[at++] = CR;
+    bytes[at++] = LF;
+  }
+  bytes[at++] = CR;
+  bytes[at] = LF;
+  return bytes;
+}
+
+/** Writes validated Latin-1 text (names are tokens, values field-values) at `at`. */
+function putLatin1(bytes: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) bytes[at++] = text.charCodeAt(i);
+  return at;
 }
 
 /**
@@ -552,7 +585,7 @@ export function serializeRequestHead(method: string, target: string, headers: He
       `Cannot serialize HTTP head: ${JSON.stringify(target)} is not a request target`,
     );
   }
-  return writeLatin1(`${method} ${target} HTTP/1.1\r\n${fieldLines(headers)}\r\n`);
+  return writeHead(`${method} ${target} HTTP/1.1`, headers);
 }
 
 /**
@@ -587,7 +620,7 @@ export function serializeResponseHead(
   if (!FIELD_VALUE.test(statusText)) {
     throw new TypeError("Cannot serialize HTTP head: the reason phrase holds control characters");
   }
-  return writeLatin1(`HTTP/1.1 ${status} ${statusText}\r\n${fieldLines(headers)}\r\n`);
+  return writeHead(`HTTP/1.1 ${status} ${statusText}`, headers);
 }
 
 /** How a message body is delimited (RFC 7230 §3.3.3). */

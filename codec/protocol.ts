@@ -110,22 +110,22 @@ export interface ProtocolOptions {
    * The largest message accepted, in bytes; larger ones fail the connection
    * with 1009 as soon as a header announces them. Default 64 MiB.
    */
-  maxMessageSize?: number;
+  maxMessageSize?: number | undefined;
   /** The most frames a message may have; more fails with 1008. Default 100,000. */
-  maxFragments?: number;
+  maxFragments?: number | undefined;
   /** Answer pings with pongs automatically. Default `true`. */
-  autoPong?: boolean;
+  autoPong?: boolean | undefined;
   /**
    * Split outgoing messages into frames of at most this many payload bytes.
    * Default: no splitting.
    */
-  fragmentSize?: number;
+  fragmentSize?: number | undefined;
   /**
    * Compress messages with permessage-deflate (RFC 7692), once the
    * handshake has negotiated it (see `negotiateDeflate()`). Without it,
    * RSV1 on a frame fails the connection with 1002.
    */
-  compression?: ProtocolCompression;
+  compression?: ProtocolCompression | undefined;
 }
 
 /** permessage-deflate for a {@linkcode Protocol}. */
