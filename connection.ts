@@ -347,48 +347,46 @@ export abstract class BaseConnection implements WebSocketConnection {
   /** The callbacks set with `listen()`. */
   protected listener: ConnectionListener = {};
 
-  // Made on first use: an idle connection should cost little memory, and
-  // most never have a message queued, a receive() waiting, or anyone
-  // awaiting `opened` or `closed`.
-  #queue: (Message | undefined)[] | null = null;
-  #queueHead = 0;
-  #queuedBytes = 0;
-  #waiters: Waiter[] | null = null;
-  #opened: PromiseWithResolvers<void> | null = null;
   #openState: "connecting" | "open" | Error = "connecting";
-  #closed: PromiseWithResolvers<ConnectionCloseInfo> | null = null;
   #result: ConnectionCloseInfo | null = null;
-  #readable: ReadableStream<Message> | undefined;
-  #writable: WritableStream<SendData> | undefined;
+  // Made on first use: most connections never have a message queued, a
+  // receive() waiting, a stream, or anyone awaiting `opened` or `closed`.
+  #extras: Extras | null = null;
+
+  get #more(): Extras {
+    return this.#extras ??= new Extras();
+  }
 
   get opened(): Promise<void> {
-    if (this.#opened === null) {
-      this.#opened = Promise.withResolvers<void>();
-      handled(this.#opened.promise);
-      if (this.#openState === "open") this.#opened.resolve();
-      else if (this.#openState !== "connecting") this.#opened.reject(this.#openState);
+    const extras = this.#more;
+    if (extras.opened === null) {
+      const opened = extras.opened = Promise.withResolvers<void>();
+      handled(opened.promise);
+      if (this.#openState === "open") opened.resolve();
+      else if (this.#openState !== "connecting") opened.reject(this.#openState);
     }
-    return this.#opened.promise;
+    return extras.opened.promise;
   }
 
   get closed(): Promise<ConnectionCloseInfo> {
-    if (this.#closed === null) {
-      this.#closed = Promise.withResolvers<ConnectionCloseInfo>();
-      if (this.#result !== null) this.#closed.resolve(this.#result);
+    const extras = this.#more;
+    if (extras.closed === null) {
+      extras.closed = Promise.withResolvers<ConnectionCloseInfo>();
+      if (this.#result !== null) extras.closed.resolve(this.#result);
     }
-    return this.#closed.promise;
+    return extras.closed.promise;
   }
 
   /** Records that the connection opened: `opened` resolves. */
   protected markOpened(): void {
     this.#openState = "open";
-    this.#opened?.resolve();
+    this.#extras?.opened?.resolve();
   }
 
   /** Records that the connection will never open: `opened` rejects with `error`. */
   protected markNeverOpened(error: Error): void {
     this.#openState = error;
-    this.#opened?.reject(error);
+    this.#extras?.opened?.reject(error);
   }
 
   /** How the connection ended, once it has. */
@@ -398,7 +396,8 @@ export abstract class BaseConnection implements WebSocketConnection {
 
   /** Bytes of received messages waiting to be consumed. */
   protected get queuedBytes(): number {
-    return this.#queuedBytes;
+    const extras = this.#extras;
+    return extras === null ? 0 : extras.queuedBytes;
   }
 
   /** Called when queued messages have been consumed, so a paused reader may go on. */
@@ -438,7 +437,7 @@ export abstract class BaseConnection implements WebSocketConnection {
       resolve: (message) => settle(message),
       reject: (error) => settle(undefined, error),
     };
-    const waiters = this.#waiters ??= [];
+    const waiters = this.#more.waiters;
     waiters.push(waiter);
     if (timeout !== undefined) {
       timer = setTimeout(
@@ -468,7 +467,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   }
 
   get readable(): ReadableStream<Message> {
-    return this.#readable ??= new ReadableStream<Message>({
+    return this.#more.readable ??= new ReadableStream<Message>({
       pull: async (controller) => {
         try {
           controller.enqueue(await this.receive());
@@ -484,7 +483,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   }
 
   get writable(): WritableStream<SendData> {
-    return this.#writable ??= new WritableStream<SendData>({
+    return this.#more.writable ??= new WritableStream<SendData>({
       write: (chunk) => this.send(chunk),
       close: async () => {
         await this.close(1000);
@@ -503,13 +502,14 @@ export abstract class BaseConnection implements WebSocketConnection {
       callSafely(onMessage, message, listener);
       return;
     }
-    const waiters = this.#waiters;
-    if (waiters !== null && waiters.length > 0 && !this.#hasQueued()) {
+    const extras = this.#more;
+    const waiters = extras.waiters;
+    if (waiters.length > 0 && !this.#hasQueued()) {
       waiters[0]!.resolve(message);
       return;
     }
-    (this.#queue ??= []).push(message);
-    this.#queuedBytes += message.length;
+    extras.queue.push(message);
+    extras.queuedBytes += message.length;
   }
 
   /** The error for operations after the end: a ClosedError if clean, else what ended it. */
@@ -523,34 +523,50 @@ export abstract class BaseConnection implements WebSocketConnection {
   protected settle(result: ConnectionCloseInfo): void {
     if (this.#result !== null) return;
     this.#result = result;
-    const waiters = this.#waiters;
-    if (waiters !== null && waiters.length > 0) {
+    const extras = this.#extras;
+    if (extras !== null && extras.waiters.length > 0) {
       const ended = this.endError();
-      for (const waiter of waiters.splice(0)) waiter.reject(ended);
+      for (const waiter of extras.waiters.splice(0)) waiter.reject(ended);
     }
-    this.#closed?.resolve(result);
+    extras?.closed?.resolve(result);
     callSafely(this.listener.close, result, this.listener);
   }
 
   #hasQueued(): boolean {
-    return this.#queue !== null && this.#queueHead < this.#queue.length;
+    const extras = this.#extras;
+    return extras !== null && extras.queueHead < extras.queue.length;
   }
 
   #dequeue(): Message {
-    const queue = this.#queue!;
-    const message = queue[this.#queueHead]!;
-    queue[this.#queueHead++] = undefined;
-    if (this.#queueHead === queue.length) {
-      this.#queue = null;
-      this.#queueHead = 0;
-    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
-      this.#queue = queue.slice(this.#queueHead);
-      this.#queueHead = 0;
+    const extras = this.#extras!;
+    const queue = extras.queue;
+    const message = queue[extras.queueHead]!;
+    queue[extras.queueHead++] = undefined;
+    if (extras.queueHead === queue.length) {
+      queue.length = 0; // lets go of the storage, however long the queue grew
+      extras.queueHead = 0;
+    } else if (extras.queueHead > 1024 && extras.queueHead * 2 > queue.length) {
+      extras.queue = queue.slice(extras.queueHead);
+      extras.queueHead = 0;
     }
-    this.#queuedBytes -= message.length;
+    extras.queuedBytes -= message.length;
     this.onDrained();
     return message;
   }
+}
+
+/** The parts of a {@linkcode BaseConnection} made only when used. */
+class Extras {
+  /** Received messages not yet consumed, from queueHead on. */
+  queue: (Message | undefined)[] = [];
+  queueHead = 0;
+  queuedBytes = 0;
+  /** receive() calls waiting for a message. */
+  waiters: Waiter[] = [];
+  opened: PromiseWithResolvers<void> | null = null;
+  closed: PromiseWithResolvers<ConnectionCloseInfo> | null = null;
+  readable: ReadableStream<Message> | undefined = undefined;
+  writable: WritableStream<SendData> | undefined = undefined;
 }
 
 interface PendingPing {
@@ -558,6 +574,44 @@ interface PendingPing {
   sentAt: number;
   resolve: (rtt: number) => void;
   reject: (error: Error) => void;
+}
+
+/** A connection's limits and timeouts: connections left at the defaults share one object. */
+interface Limits {
+  readonly maxMessageSize: number | undefined;
+  readonly maxFragments: number | undefined;
+  readonly fragmentSize: number | undefined;
+  readonly closeTimeout: number;
+  readonly highWaterMark: number;
+  readonly receiveHighWaterMark: number;
+}
+
+const DEFAULT_LIMITS: Limits = Object.freeze({
+  maxMessageSize: undefined,
+  maxFragments: undefined,
+  fragmentSize: undefined,
+  closeTimeout: 5_000,
+  highWaterMark: 16 * 1024,
+  receiveHighWaterMark: 1024 * 1024,
+});
+
+function limitsOf(options: ConnectionOptions): Limits {
+  const { maxMessageSize, maxFragments, fragmentSize, closeTimeout } = options;
+  const { highWaterMark, receiveHighWaterMark } = options;
+  if (
+    maxMessageSize === undefined && maxFragments === undefined && fragmentSize === undefined &&
+    closeTimeout === undefined && highWaterMark === undefined && receiveHighWaterMark === undefined
+  ) {
+    return DEFAULT_LIMITS;
+  }
+  return {
+    maxMessageSize,
+    maxFragments,
+    fragmentSize,
+    closeTimeout: closeTimeout ?? DEFAULT_LIMITS.closeTimeout,
+    highWaterMark: highWaterMark ?? DEFAULT_LIMITS.highWaterMark,
+    receiveHighWaterMark: receiveHighWaterMark ?? DEFAULT_LIMITS.receiveHighWaterMark,
+  };
 }
 
 /** Options for {@linkcode SocketConnection}. */
@@ -579,12 +633,7 @@ export class SocketConnection extends BaseConnection {
   /** The URL. */
   readonly url: string;
 
-  readonly #maxMessageSize: number | undefined;
-  readonly #maxFragments: number | undefined;
-  readonly #fragmentSize: number | undefined;
-  readonly #closeTimeout: number;
-  readonly #highWaterMark: number;
-  readonly #receiveHighWaterMark: number;
+  readonly #limits: Limits;
   #keepalive: KeepaliveOptions | undefined;
 
   #protocol: Protocol | null = null;
@@ -647,12 +696,7 @@ export class SocketConnection extends BaseConnection {
     super();
     this.role = options.role;
     this.url = options.url;
-    this.#maxMessageSize = options.maxMessageSize;
-    this.#maxFragments = options.maxFragments;
-    this.#fragmentSize = options.fragmentSize;
-    this.#closeTimeout = options.closeTimeout ?? 5_000;
-    this.#highWaterMark = options.highWaterMark ?? 16 * 1024;
-    this.#receiveHighWaterMark = options.receiveHighWaterMark ?? 1024 * 1024;
+    this.#limits = limitsOf(options);
     this.#keepalive = options.keepalive;
     if (this.#keepalive !== undefined && !(this.#keepalive.pingInterval > 0)) {
       throw new RangeError("Cannot create connection: keepalive.pingInterval must be positive");
@@ -698,9 +742,9 @@ export class SocketConnection extends BaseConnection {
     this.#conn = conn;
     this.#protocol = new Protocol({
       role: this.role,
-      maxMessageSize: this.#maxMessageSize,
-      maxFragments: this.#maxFragments,
-      fragmentSize: this.#fragmentSize,
+      maxMessageSize: this.#limits.maxMessageSize,
+      maxFragments: this.#limits.maxFragments,
+      fragmentSize: this.#limits.fragmentSize,
       compression: info.compression,
     });
     this.#subprotocol = info.protocol;
@@ -822,7 +866,7 @@ export class SocketConnection extends BaseConnection {
   }
 
   protected override onDrained(): void {
-    if (this.#paused && this.queuedBytes < this.#receiveHighWaterMark) {
+    if (this.#paused && this.queuedBytes < this.#limits.receiveHighWaterMark) {
       this.#paused = false;
       this.#read();
     }
@@ -878,7 +922,8 @@ export class SocketConnection extends BaseConnection {
       return;
     }
     if (
-      this.queuedBytes >= this.#receiveHighWaterMark && this.listener.message === undefined &&
+      this.queuedBytes >= this.#limits.receiveHighWaterMark &&
+      this.listener.message === undefined &&
       this.#protocol!.state === ReadyState.OPEN
     ) {
       // Receive-side backpressure: onDrained() reads again once the application catches up.
@@ -892,20 +937,27 @@ export class SocketConnection extends BaseConnection {
       this.#onReadError(error);
       return;
     }
-    reading.then(this.#onRead, this.#onReadError);
+    reading.then(this.#onRead, this.#onRead);
   }
 
-  readonly #onRead = (n: number | null): void => {
+  // One function takes both outcomes of a read (one closure per connection,
+  // not two): a byte count, null at the end of the stream, or the error a
+  // failed read rejects with (Deno's are Error objects, never a number).
+  readonly #onRead = (result: unknown): void => {
     try {
-      if (n === null) {
-        this.#readBuffer = null;
-        this.#onEof();
+      if (typeof result !== "number") {
+        if (result === null) {
+          this.#readBuffer = null;
+          this.#onEof();
+        } else {
+          this.#onReadError(result);
+        }
         return;
       }
       this.#receivedSinceCheck = true;
       const buffer = this.#readBuffer!;
-      this.#receive(buffer.subarray(0, n));
-      this.#resizeReadBuffer(n, buffer.length);
+      this.#receive(buffer.subarray(0, result));
+      this.#resizeReadBuffer(result, buffer.length);
     } catch (error) {
       this.#onReadError(error);
       return;
@@ -913,10 +965,10 @@ export class SocketConnection extends BaseConnection {
     this.#read();
   };
 
-  readonly #onReadError = (error: unknown): void => {
+  #onReadError(error: unknown): void {
     this.#readBuffer = null;
     if (this.result === null) this.#onTransportError(error, "Cannot read from the WebSocket");
-  };
+  }
 
   /** A read that filled the buffer moves a size up; a run that would have fit the size below, down. */
   #resizeReadBuffer(n: number, size: number): void {
@@ -1063,10 +1115,10 @@ export class SocketConnection extends BaseConnection {
       this.#end(() =>
         new TimeoutError(
           "CLOSE_TIMEOUT",
-          `The closing handshake took longer than ${this.#closeTimeout} ms`,
+          `The closing handshake took longer than ${this.#limits.closeTimeout} ms`,
         )
       );
-    }, this.#closeTimeout);
+    }, this.#limits.closeTimeout);
   }
 
   /**
@@ -1116,7 +1168,7 @@ export class SocketConnection extends BaseConnection {
       if (toFlush.length === 0) queueMicrotask(SocketConnection.#flushAll);
       toFlush.push(this);
     }
-    if (this.bufferedAmount <= this.#highWaterMark) return RESOLVED;
+    if (this.bufferedAmount <= this.#limits.highWaterMark) return RESOLVED;
     return (this.#batch ??= handledResolvers()).promise;
   }
 
