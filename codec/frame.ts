@@ -719,6 +719,84 @@ export class FrameDecoder {
     };
   }
 
+  /**
+   * Where the caller may read the rest of a large payload straight into,
+   * instead of reading it into a buffer of its own and pushing it (which
+   * copies it once more): the unfilled part of the buffer the current frame's
+   * payload is gathered in. Offered only between frames' bytes, that is when
+   * every pushed byte has been decoded and the frame's header has been read,
+   * and only if at least `min` bytes of the payload are still to come.
+   * Report how many bytes were written there with
+   * {@linkcode FrameDecoder.wrote}, then call {@linkcode FrameDecoder.next}
+   * as after a push.
+   *
+   * @param min The fewest payload bytes still to come that make it worth it.
+   * @returns The free space (never longer than the rest of the payload), or
+   * `undefined`.
+   *
+   * @example Reading a 100 KiB payload into the decoder's own buffer
+   * ```ts
+   * import { encodeFrame, FrameDecoder, Opcode } from "@duplex/websocket/codec";
+   * import assert from "node:assert/strict";
+   *
+   * const frame = encodeFrame(Opcode.Binary, new Uint8Array(100 * 1024).fill(7));
+   * const decoder = new FrameDecoder({ role: "client" });
+   * decoder.push(frame.subarray(0, 10)); // the header only (64-bit length)
+   * assert.equal(decoder.next(), undefined);
+   * let offset = 10;
+   * for (let target; (target = decoder.payloadTarget(1));) {
+   *   const n = Math.min(target.length, 30_000); // what one read returned
+   *   target.set(frame.subarray(offset, offset + n));
+   *   decoder.wrote(n);
+   *   offset += n;
+   * }
+   * assert.equal(decoder.next()?.payload.length, 100 * 1024);
+   * ```
+   */
+  payloadTarget(min: number): Uint8Array | undefined {
+    if (!this.#inPayload || this.#error !== null || this.#pos < this.#chunk.length) {
+      return undefined;
+    }
+    const length = this.#length;
+    let gather = this.#gather;
+    const received = gather === null ? 0 : this.#received;
+    if (length - received < min || length === received) return undefined;
+    if (gather === null) {
+      gather = new Uint8Array(Math.min(length, GATHER_START));
+      this.#gather = gather;
+      this.#received = 0;
+    } else if (received === gather.length) {
+      const grown = new Uint8Array(Math.min(length, gather.length * 2));
+      grown.set(gather);
+      gather = grown;
+      this.#gather = grown;
+    }
+    return gather.subarray(received);
+  }
+
+  /**
+   * Takes `n` bytes the caller wrote at the start of the last
+   * {@linkcode FrameDecoder.payloadTarget}: they are unmasked in place and
+   * count as received.
+   *
+   * @param n How many bytes were written.
+   * @throws {RangeError} If no target was handed out, or `n` overruns it.
+   */
+  wrote(n: number): void {
+    const gather = this.#gather;
+    const received = this.#received;
+    if (
+      !this.#inPayload || gather === null || !Number.isInteger(n) || n < 0 ||
+      received + n > Math.min(gather.length, this.#length)
+    ) {
+      throw new RangeError(`Cannot take ${n} bytes: they do not fit the payload target`);
+    }
+    if (this.#masked) {
+      maskRange(gather, received, received + n, this.#k0, this.#k1, this.#k2, this.#k3, received);
+    }
+    this.#received = received + n;
+  }
+
   /** Whether a data message has begun and not yet ended. */
   get inMessage(): boolean {
     return this.#messageOpcode !== 0;

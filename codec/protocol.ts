@@ -264,6 +264,54 @@ export class Protocol {
   }
 
   /**
+   * Where to read the rest of a large incoming payload, so that it lands in
+   * the buffer the message is handed out in rather than being copied there
+   * from a read buffer (see {@linkcode FrameDecoder.payloadTarget}). Offered
+   * only while every byte received so far has been processed and at least
+   * `min` bytes of the current frame's payload are still to come.
+   *
+   * @param min The fewest payload bytes still to come that make it worth it.
+   * @returns The space to read into, or `undefined`: read as usual then.
+   *
+   * @example
+   * ```ts
+   * import { encodeFrame, Opcode, Protocol } from "@duplex/websocket/codec";
+   * import assert from "node:assert/strict";
+   *
+   * const server = new Protocol({ role: "server" });
+   * const mask = new Uint8Array([1, 2, 3, 4]);
+   * const frame = encodeFrame(Opcode.Binary, new Uint8Array(200_000).fill(9), { mask });
+   * assert.deepEqual(server.receive(frame.subarray(0, 14)), []); // header and key
+   * const target = server.receiveTarget(64 * 1024)!;
+   * target.set(frame.subarray(14)); // as a read into it would
+   * const [event] = server.receiveWritten(200_000);
+   * assert.ok(event?.type === "message" && event.data instanceof Uint8Array);
+   * assert.equal(event.data[199_999], 9);
+   * ```
+   */
+  receiveTarget(min: number): Uint8Array | undefined {
+    if (this.#state === ReadyState.CLOSED || this.#decoder === null) return undefined;
+    return this.#decoder.payloadTarget(min);
+  }
+
+  /**
+   * Processes `n` bytes read into the space {@linkcode Protocol.receiveTarget}
+   * returned.
+   *
+   * @param n How many bytes were read there.
+   * @returns The events found, in order, as for {@linkcode Protocol.receive}.
+   * @throws {RangeError} If no target was handed out, or `n` overruns it.
+   */
+  receiveWritten(n: number): ProtocolEvent[] {
+    if (this.#state === ReadyState.CLOSED) return [];
+    if (this.#decoder === null) {
+      throw new RangeError(`Cannot take ${n} bytes: no receive target was handed out`);
+    }
+    this.#decoder.wrote(n);
+    return this.receive(EMPTY);
+  }
+
+  /**
    * Processes bytes received from the peer.
    *
    * @param data The bytes. They are lent: masked payloads are unmasked in

@@ -609,3 +609,80 @@ Deno.test("FrameDecoder meets arbitrary bytes with frames or a ProtocolError, ne
     }
   });
 });
+
+// Reading a large payload straight into the decoder's buffer (payloadTarget/wrote).
+
+/** Feeds `frame`: `pushed` bytes by push(), the rest through payload targets in reads of `step`. */
+function decodeDirect(frame: Uint8Array, pushed: number, step: number, min = 1): Frame[] {
+  const decoder = new FrameDecoder({ role: "server" });
+  const frames: Frame[] = [];
+  decoder.push(frame.subarray(0, pushed));
+  for (let f; (f = decoder.next());) frames.push(f);
+  let offset = pushed;
+  for (let target; (target = decoder.payloadTarget(min));) {
+    const n = Math.min(target.length, step, frame.length - offset);
+    target.set(frame.subarray(offset, offset + n));
+    decoder.wrote(n);
+    offset += n;
+    for (let f; (f = decoder.next());) frames.push(f);
+  }
+  decoder.push(frame.subarray(offset));
+  for (let f; (f = decoder.next());) frames.push(f);
+  return frames;
+}
+
+Deno.test("FrameDecoder unmasks a payload read into its target, at any split and read size", () => {
+  withSeed((random) => {
+    for (let round = 0; round < 30; round++) {
+      const payload = randomBytes(random, randomInt(random, 1, 300_000));
+      const frame = encodeFrame(Opcode.Binary, payload, { mask: randomBytes(random, 4) });
+      const header = frame.length - payload.length;
+      const pushed = header + randomInt(random, 0, Math.min(payload.length, 1000));
+      const frames = decodeDirect(frame, pushed, randomInt(random, 1, 100_000));
+      assert.equal(frames.length, 1);
+      assert.deepEqual(frames[0]!.payload, payload);
+    }
+  });
+});
+
+Deno.test("FrameDecoder grows its payload target past 1 MiB as the bytes arrive", () => {
+  const payload = new Uint8Array(2.5 * 1024 * 1024).map((_, i) => i * 7);
+  const frame = encodeFrame(Opcode.Binary, payload, { mask: KEY });
+  const frames = decodeDirect(frame, 14, 256 * 1024);
+  assert.equal(frames.length, 1);
+  assert.deepEqual(frames[0]!.payload, payload);
+});
+
+Deno.test("FrameDecoder offers a payload target only between chunks, inside a large enough payload", () => {
+  const frame = encodeFrame(Opcode.Binary, new Uint8Array(100_000), { mask: KEY });
+  const decoder = new FrameDecoder({ role: "server" });
+  assert.equal(decoder.payloadTarget(1), undefined, "no header yet");
+  decoder.push(frame.subarray(0, 10));
+  assert.equal(decoder.next(), undefined);
+  assert.equal(decoder.payloadTarget(1), undefined, "the header is not complete");
+  decoder.push(frame.subarray(10, 20));
+  // Bytes pushed but not yet decoded: no target until next() has taken them.
+  assert.equal(decoder.payloadTarget(1), undefined);
+  assert.equal(decoder.next(), undefined);
+  assert.equal(decoder.payloadTarget(100_000 - 6 + 1), undefined, "less than min to come");
+  const target = decoder.payloadTarget(1)!;
+  assert.equal(target.length, 100_000 - 6);
+  assert.throws(() => decoder.wrote(target.length + 1), RangeError);
+  assert.throws(() => decoder.wrote(-1), RangeError);
+  assert.throws(() => decoder.wrote(1.5), RangeError);
+  decoder.wrote(0);
+  target.set(frame.subarray(20));
+  decoder.wrote(target.length);
+  assert.equal(decoder.payloadTarget(1), undefined, "the payload is complete");
+  assert.equal(decoder.next()?.payload.length, 100_000);
+  assert.equal(decoder.payloadTarget(1), undefined, "between frames");
+  assert.throws(() => decoder.wrote(1), RangeError);
+});
+
+Deno.test("FrameDecoder offers no payload target once failed", () => {
+  const decoder = new FrameDecoder({ role: "server" });
+  // An unmasked client frame: 1002.
+  decoder.push(encodeFrame(Opcode.Binary, new Uint8Array(100_000)).subarray(0, 10));
+  assert.throws(() => decoder.next(), ProtocolError);
+  assert.equal(decoder.payloadTarget(1), undefined);
+});

@@ -511,3 +511,42 @@ Deno.test("Protocol sends replies to messages before a violation ahead of its cl
   assert.equal(server.canSend, false);
   assert.throws(() => server.send("late"), ClosedError);
 });
+
+Deno.test("Protocol delivers a large text message read into its receive target, checking UTF-8 as it arrives", () => {
+  const text = "é".repeat(60_000) + "€".repeat(20_000); // 180,000 bytes
+  const frame = fromClient(Opcode.Text, text);
+  const server = new Protocol({ role: "server" });
+  assert.equal(server.receiveTarget(1), undefined, "nothing received yet");
+  assert.deepEqual(server.receive(frame.subarray(0, 15)), []);
+  let offset = 15;
+  let events: ProtocolEvent[] = [];
+  for (let target; (target = server.receiveTarget(1));) {
+    const n = Math.min(target.length, 40_001); // reads that split characters
+    target.set(frame.subarray(offset, offset + n));
+    offset += n;
+    events = server.receiveWritten(n);
+    if (offset < frame.length) assert.deepEqual(events, []);
+  }
+  assert.equal(offset, frame.length);
+  assert.deepEqual(events, [{ type: "message", data: text }]);
+
+  // Invalid UTF-8 fails the connection with 1007 when it arrives, not at the end.
+  const bad = new Uint8Array(200_000).fill(0x61);
+  bad[1000] = 0xff;
+  const badFrame = fromClient(Opcode.Text, bad);
+  const other = new Protocol({ role: "server" });
+  other.receive(badFrame.subarray(0, 14));
+  const target = other.receiveTarget(1)!;
+  target.set(badFrame.subarray(14, 14 + 50_000));
+  const failed = other.receiveWritten(50_000);
+  assert.ok(failed[0]?.type === "error" && failed[0].error.closeCode === 1007);
+  assert.equal(other.receiveTarget(1), undefined, "closed: no more targets");
+  assert.deepEqual(other.receiveWritten(10), [], "closed: nothing more is processed");
+});
+
+Deno.test("Protocol refuses receiveWritten without a receive target", () => {
+  const server = new Protocol({ role: "server" });
+  assert.throws(() => server.receiveWritten(1), RangeError);
+  server.receive(fromClient(Opcode.Binary, new Uint8Array(10)));
+  assert.throws(() => server.receiveWritten(1), RangeError);
+});
