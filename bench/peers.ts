@@ -288,9 +288,12 @@ const began = performance.now();
 for (const scenario of scenarios) {
   const byMetric = new Map<string, Map<string, number[]>>();
   results.set(scenario.name, byMetric);
-  for (const server of servers) {
-    if (!scenario.applies(server)) continue;
-    for (let run = 0; run < RUNS; run++) {
+  // Rounds, not one server's runs back to back: a noisy minute on this
+  // shared machine then costs every server one run, not one server all of
+  // its runs, and the medians' ratios hold.
+  for (let run = 0; run < RUNS; run++) {
+    for (const server of servers) {
+      if (!scenario.applies(server)) continue;
       // A fresh process per run: memory and CPU figures start from the same place.
       const pin = PIN && scenario.pin === true;
       await pinSelf(pin ? "0" : ALL_CPUS);
@@ -364,7 +367,8 @@ for (const scenario of scenarios) {
 }
 const notes = scenarios.map((scenario) => `- **${scenario.name}**: ${scenario.title}.`).join("\n");
 const report = `# Peer benchmark\n\n${date}\n\n${machine}\n\n` +
-  `Median of ${RUNS} run(s) of ${DURATION} ms each, (min–max); ratios compare medians ` +
+  `Median of ${RUNS} run(s) of ${DURATION} ms each, the servers taking turns run by run, ` +
+  `(min–max); ratios compare medians ` +
   `(for "lower is better" metrics, a ratio above 1× means Duplex is better).\n\n${table}\n${notes}\n`;
 
 // An SVG chart: each scenario's headline metric, every server relative to Deno native.
