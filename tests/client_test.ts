@@ -295,6 +295,32 @@ Deno.test("the client processes frames the server sent in the same write as its 
   await server.stop();
 });
 
+Deno.test("large messages arriving in pieces are read whole, and a hang-up inside one is a 1006", async () => {
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
+  const text = "ü".repeat(600_000);
+  const server = scriptedServer(async (conn) => {
+    await accept(conn);
+    // Each frame trickles in: the client's reads stop short of its end many times.
+    for (const frame of [encodeFrame(Opcode.Binary, big), encodeFrame(Opcode.Text, text)]) {
+      for (let offset = 0; offset < frame.length; offset += 300_000) {
+        await writeAll(conn, frame.subarray(offset, offset + 300_000));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+    // Then a frame announcing 1 MiB, of which only 200 KiB ever come.
+    const cut = encodeFrame(Opcode.Binary, new Uint8Array(1024 * 1024));
+    await writeAll(conn, cut.subarray(0, 10 + 200 * 1024));
+  });
+  const client = await connect(server.url);
+  assert.deepEqual(await client.receive(), big);
+  assert.equal(await client.receive(), text);
+  await assert.rejects(client.receive(), throwsCode(ConnectionError, "CONNECTION_CLOSED"));
+  const closed = await client.closed;
+  assert.equal(closed.code, 1006);
+  assert.equal(closed.wasClean, false);
+  await server.stop();
+});
+
 Deno.test("a reset after the handshake ends the connection with 1006 and a ConnectionError", async () => {
   const server = scriptedServer(async (conn) => {
     await accept(conn);
