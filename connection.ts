@@ -683,6 +683,10 @@ export class SocketConnection extends BaseConnection {
   static #toFlush: SocketConnection[] = [];
   static #spare: SocketConnection[] = [];
 
+  // Connections whose next read waits for that microtask: a reply's write
+  // goes out before the read after it is started.
+  static #toRead: SocketConnection[] = [];
+
   static #flushAll(): void {
     const connections = SocketConnection.#toFlush;
     // Flushes may queue more: those go to the other list, and the next microtask.
@@ -690,6 +694,9 @@ export class SocketConnection extends BaseConnection {
     for (let i = 0; i < connections.length; i++) connections[i]!.#flush();
     connections.length = 0;
     SocketConnection.#spare = connections;
+    const readers = SocketConnection.#toRead;
+    for (let i = 0; i < readers.length; i++) readers[i]!.#read();
+    readers.length = 0;
   }
 
   /**
@@ -976,7 +983,9 @@ export class SocketConnection extends BaseConnection {
       this.#onReadError(error);
       return;
     }
-    this.#read();
+    // Replies to what was just read are about to be written: read after that.
+    if (this.#flushQueued) SocketConnection.#toRead.push(this);
+    else this.#read();
   };
 
   #onReadError(error: unknown): void {
