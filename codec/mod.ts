@@ -19,6 +19,10 @@
  *   {@linkcode deflateOffer}, {@linkcode acceptDeflateResponse}, and the
  *   {@linkcode MessageCompressor} a platform plugs into a {@linkcode Protocol}.
  *
+ * A transport that reads into buffers of its own can hand the rest of a
+ * large frame to {@linkcode Protocol.receiveTarget} instead, and have it read
+ * straight into the buffer the message will be delivered in.
+ *
  * Every protocol violation surfaces as a {@linkcode ProtocolError} carrying
  * the close code to send; every handshake failure as a
  * {@linkcode HandshakeError} carrying the HTTP status.
