@@ -686,6 +686,7 @@ export class SocketConnection extends BaseConnection {
   // Connections whose next read waits for that microtask: a reply's write
   // goes out before the read after it is started.
   static #toRead: SocketConnection[] = [];
+  static #spareReaders: SocketConnection[] = [];
 
   static #flushAll(): void {
     const connections = SocketConnection.#toFlush;
@@ -695,8 +696,10 @@ export class SocketConnection extends BaseConnection {
     connections.length = 0;
     SocketConnection.#spare = connections;
     const readers = SocketConnection.#toRead;
+    SocketConnection.#toRead = SocketConnection.#spareReaders;
     for (let i = 0; i < readers.length; i++) readers[i]!.#read();
     readers.length = 0;
+    SocketConnection.#spareReaders = readers;
   }
 
   /**
@@ -837,6 +840,11 @@ export class SocketConnection extends BaseConnection {
     this.#state = ReadyState.CLOSING;
     this.#startCloseTimer();
     this.#queued();
+    if (this.#paused) {
+      // Reading waited for the application, which is done: read on, to the peer's close frame.
+      this.#paused = false;
+      this.#read();
+    }
     return this.closed;
   }
 
@@ -943,17 +951,16 @@ export class SocketConnection extends BaseConnection {
       this.#paused = true;
       return;
     }
-    // The rest of a large payload is read straight into the message's buffer.
-    const direct = this.#protocol!.receiveTarget(DIRECT_READ_MIN);
-    this.#direct = direct !== undefined;
-    let reading: Promise<number | null>;
+    // Never throws: it runs from callbacks and microtasks that have no one to
+    // throw to (a failure, even to allocate, ends this connection alone).
     try {
-      reading = this.#conn!.read(direct ?? this.#readBuffer!);
+      // The rest of a large payload is read straight into the message's buffer.
+      const direct = this.#protocol!.receiveTarget(DIRECT_READ_MIN);
+      this.#direct = direct !== undefined;
+      this.#conn!.read(direct ?? this.#readBuffer!).then(this.#onRead, this.#onRead);
     } catch (error) {
       this.#onReadError(error);
-      return;
     }
-    reading.then(this.#onRead, this.#onRead);
   }
 
   // One function takes both outcomes of a read (one closure per connection,

@@ -201,8 +201,16 @@ const pendingUpgrades = new WeakMap<Response, PendingUpgrade>();
  * collection (measured: about 2 KiB of RSS per idle connection at 5,000).
  */
 function forget(request: Request, response: Response): void {
-  contexts.delete(request);
+  forgetRequest(request);
   pendingUpgrades.delete(response);
+}
+
+// Marks a request whose handler has returned, once its context is gone.
+const ANSWERED: unique symbol = Symbol("duplex.answered");
+
+function forgetRequest(request: Request): void {
+  contexts.delete(request);
+  (request as Request & { [ANSWERED]?: true })[ANSWERED] = true;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -455,9 +463,9 @@ class DuplexServer implements Server {
             ),
           );
         }
-        contexts.delete(request);
-        if (pending !== undefined) {
-          // Another request's upgrade response: a handler bug.
+        forgetRequest(request);
+        if (pending !== undefined || response instanceof SwitchingProtocols) {
+          // Another request's upgrade response, pending or used: a handler bug.
           response = new Response("Internal Server Error", { status: 500 });
         }
         const keepAlive = !this.#shuttingDown && wantsKeepAlive(head) &&
@@ -987,7 +995,12 @@ function webSocketUrl(url: string): string {
  */
 export function upgradeWebSocket(request: Request, options: UpgradeOptions = {}): UpgradeResult {
   const context = contexts.get(request);
-  if (context === undefined) return upgradeNative(request, options);
+  if (context === undefined) {
+    if (ANSWERED in request) {
+      throw new TypeError("Cannot upgrade: the handler has already returned its response");
+    }
+    return upgradeNative(request, options);
+  }
   if (context.upgrade !== null) {
     throw new TypeError("Cannot upgrade: this request was already upgraded");
   }

@@ -551,6 +551,29 @@ Deno.test("a client that does not read stops reading the socket (receive backpre
   await server.stop();
 });
 
+Deno.test("close() while reading waits for the application reads on to the peer's close frame", async () => {
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    connection.opened.then(async () => {
+      // Far more than the client's receive high-water mark, then an answer to its close.
+      for (let i = 0; i < 32; i++) await connection.send(new Uint8Array(64 * 1024));
+    }).catch(() => {});
+    return response;
+  });
+  const client = await connect(`ws://127.0.0.1:${server.addr.port}/`, {
+    receiveHighWaterMark: 128 * 1024,
+    closeTimeout: 3_000,
+  });
+  // Let the server's messages fill the queue past the mark: reading pauses.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const closed = await client.close(1000, "done");
+  // A close frame read from the peer: clean, not a 1006 when the close timer fires.
+  assert.ok(client.bufferedAmount === 0);
+  assert.equal(closed.wasClean, true);
+  assert.equal(closed.code, 1000);
+  await server.shutdown();
+});
+
 Deno.test("send() resolves once written past the high-water mark, at once under it", async () => {
   const server = serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -5,12 +5,14 @@ import assert from "node:assert/strict";
 import {
   acceptWebSocket,
   connect,
+  type ConnectionCloseInfo,
   encodeFrame,
   type Frame,
   FrameDecoder,
   HandshakeError,
   type Message,
   Opcode,
+  Protocol,
   serve,
   type ServeHandler,
   upgradeWebSocket,
@@ -564,4 +566,78 @@ Deno.test("the server echoes a message that arrived with a violation, then fails
   assert.equal(decoder.decode(replies[0]!.payload), "Hello, world!");
   assert.equal((replies[1]!.payload[0]! << 8) | replies[1]!.payload[1]!, 1002);
   await server.shutdown();
+});
+
+Deno.test("a handler that returns an upgrade response already used by another request gets a 500", async () => {
+  let used: Response | undefined;
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    if (used !== undefined) return used;
+    const { response } = upgradeWebSocket(request);
+    used = response;
+    return response;
+  });
+  const client = await connect(`ws://127.0.0.1:${server.addr.port}/`);
+  const answer = await exchange(
+    server.addr.port,
+    "GET /other HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assert.match(answer, /^HTTP\/1\.1 500 /);
+  assert.doesNotMatch(answer, /sec-websocket-accept/i);
+  await client.close();
+  await server.shutdown();
+});
+
+Deno.test("upgradeWebSocket() after the handler has returned throws a TypeError", async () => {
+  const late = Promise.withResolvers<unknown>();
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    setTimeout(() => {
+      try {
+        upgradeWebSocket(request);
+        late.resolve(undefined);
+      } catch (error) {
+        late.resolve(error);
+      }
+    }, 10);
+    return new Response("not yet");
+  });
+  const answer = await exchange(
+    server.addr.port,
+    "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  const error = await late.promise;
+  assert.ok(error instanceof TypeError && /already returned/.test(error.message), String(error));
+  await server.shutdown();
+});
+
+Deno.test("a connection whose read cannot start fails alone, with 1006 and no unhandled rejection", async () => {
+  // Fault injection: preparing the read of a large payload throws, as an
+  // allocation failure would.
+  const original = Protocol.prototype.receiveTarget;
+  let armed = false;
+  Protocol.prototype.receiveTarget = function (min: number) {
+    const target = original.call(this, min);
+    if (armed && target !== undefined) throw new RangeError("Array buffer allocation failed");
+    return target;
+  };
+  try {
+    const closed = Promise.withResolvers<ConnectionCloseInfo>();
+    const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      const { connection, response } = upgradeWebSocket(request);
+      connection.closed.then(closed.resolve);
+      return response;
+    });
+    const client = await connect(`ws://127.0.0.1:${server.addr.port}/`);
+    armed = true;
+    client.send(new Uint8Array(4 * 1024 * 1024)).catch(() => {});
+    const info = await closed.promise;
+    armed = false;
+    assert.equal(info.code, 1006);
+    assert.match(String(info.error), /allocation failed/);
+    assert.equal((await client.closed).wasClean, false);
+    await server.shutdown();
+  } finally {
+    Protocol.prototype.receiveTarget = original;
+  }
 });
