@@ -27,7 +27,6 @@ import {
   ConnectionError,
   encodeUtf8,
   type Message,
-  parseRequestHead,
   Protocol,
   type ProtocolCompression,
   ProtocolError,
@@ -36,7 +35,7 @@ import {
   type Role,
   TimeoutError,
 } from "./codec/mod.ts";
-import { latin1Bytes } from "./codec/http1.ts";
+import { parseRequestText } from "./codec/http1.ts";
 import type { CompressionOptions } from "./_deflate.ts";
 
 export type { CompressionOptions };
@@ -734,9 +733,7 @@ export class SocketConnection extends BaseConnection {
   get headers(): Headers {
     const headers = this.#headers;
     if (headers instanceof Headers) return headers;
-    return this.#headers = headers === null
-      ? new Headers()
-      : parseRequestHead(latin1Bytes(headers)).headers;
+    return this.#headers = headers === null ? new Headers() : parseRequestText(headers).headers;
   }
 
   get bufferedAmount(): number {
@@ -935,7 +932,7 @@ export class SocketConnection extends BaseConnection {
   }
 
   // Reading is a chain of callbacks rather than an async loop: an idle
-  // connection then holds one pending read and two small functions, not a
+  // connection then holds one pending read and one small function, not a
   // suspended generator with its registers, promise and await closures.
   #read(): void {
     if (this.result !== null) {

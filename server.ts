@@ -39,7 +39,6 @@ import {
   HandshakeError,
   HttpHeadReader,
   negotiateDeflate,
-  parseRequestHead,
   type ProtocolCompression,
   type RequestHead,
   serializeResponseHead,
@@ -55,7 +54,7 @@ import {
   type WebSocketConnection,
   writeAll,
 } from "./connection.ts";
-import { latin1Text } from "./codec/http1.ts";
+import { parseRequestText, requestHeadText } from "./codec/http1.ts";
 import { compressionOf, zlibCompressor } from "./_deflate.ts";
 import { NativeConnection } from "./native.ts";
 import { type WebSocket, wrapConnection } from "./websocket.ts";
@@ -604,10 +603,7 @@ class DeadlineQueue {
       let head = this.#head;
       while (head < items.length && items[head]!.state !== PENDING) items[head++] = FREED;
       this.#head = head;
-      if (head > 1024 && head * 2 > items.length) {
-        this.#items = items.slice(head);
-        this.#head = 0;
-      }
+      this.#trim();
       return;
     }
     clearTimeout(this.#timer);
@@ -636,17 +632,21 @@ class DeadlineQueue {
         deadline.expire();
       }
     }
+    this.#trim();
+    if (this.#head < this.#items.length) this.#arm(this.#items[this.#head]!.at - now);
+  };
+
+  /** Lets go of the slots before the head: all when none are left, else once they are most. */
+  #trim(): void {
+    const items = this.#items;
     if (this.#head === items.length) {
       this.#items = [];
       this.#head = 0;
-    } else {
-      if (this.#head > 1024 && this.#head * 2 > items.length) {
-        this.#items = items.slice(this.#head);
-        this.#head = 0;
-      }
-      this.#arm(this.#items[this.#head]!.at - now);
+    } else if (this.#head > 1024 && this.#head * 2 > items.length) {
+      this.#items = items.slice(this.#head);
+      this.#head = 0;
     }
-  };
+  }
 }
 
 const PENDING = 0;
@@ -738,11 +738,12 @@ async function readRequest(
     if (reader.size === 0) onFirstByte();
     headBytes = reader.push(buffer.subarray(0, n));
   }
-  const head = parseRequestHead(headBytes, {
+  // Decoded once: parsed from this text, which an upgraded connection keeps.
+  const raw = requestHeadText(headBytes);
+  const head = parseRequestText(raw, {
     maxHeaderCount: options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
   });
   const framing = bodyFraming({ get: (name) => fieldValue(head.fields, name) });
-  const raw = latin1Text(headBytes);
   if (framing.kind === "none") return { head, raw, body: null, leftover: reader.rest };
   const maxBodySize = options.maxBodySize ?? 1024 * 1024;
   const decoder = new BodyDecoder(framing, { maxSize: maxBodySize });

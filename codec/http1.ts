@@ -235,30 +235,6 @@ export interface ResponseHead {
 
 const ASCII = new TextDecoder();
 
-/**
- * Reads a whole head (or any bytes) as Latin-1 text, one character per byte.
- * Not part of the codec's public API: the server keeps an upgraded
- * connection's request head this way, as a compact string.
- *
- * @param bytes The bytes.
- * @returns The text.
- */
-export function latin1Text(bytes: Uint8Array): string {
-  return latin1(bytes, 0, bytes.length);
-}
-
-/**
- * The bytes of Latin-1 text, the inverse of {@linkcode latin1Text}. Not part
- * of the codec's public API.
- *
- * @param text The text.
- * @returns The bytes.
- * @throws {TypeError} If a character is outside Latin-1.
- */
-export function latin1Bytes(text: string): Uint8Array {
-  return writeLatin1(text);
-}
-
 /** Reads bytes as Latin-1: each byte one character, as HTTP field values are. */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
   let ascii = true;
@@ -390,7 +366,33 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) (HTTP\/\d\.
  * ```
  */
 export function parseRequestHead(head: Uint8Array, limits: HttpHeadLimits = {}): RequestHead {
-  const text = headText(head);
+  return parseRequestText(requestHeadText(head), limits);
+}
+
+/**
+ * A complete request head as Latin-1 text, checked to end with CRLF CRLF.
+ * Not part of the codec's public API: the server keeps an upgraded
+ * connection's head this way, and parses it with
+ * {@linkcode parseRequestText}, so the bytes are decoded once.
+ *
+ * @param head The head's bytes, through the final CRLF CRLF.
+ * @returns The text.
+ * @throws {HandshakeError} 400 if the head does not end with an empty line.
+ */
+export function requestHeadText(head: Uint8Array): string {
+  return headText(head);
+}
+
+/**
+ * {@linkcode parseRequestHead} for a head already read as text by
+ * {@linkcode requestHeadText}. Not part of the codec's public API.
+ *
+ * @param text The head as text.
+ * @param limits The header count limit.
+ * @returns The method, target, version and headers.
+ * @throws {HandshakeError} As {@linkcode parseRequestHead}.
+ */
+export function parseRequestText(text: string, limits: HttpHeadLimits = {}): RequestHead {
   const lineEnd = text.indexOf("\r\n");
   const line = text.slice(0, lineEnd);
   const match = REQUEST_LINE.exec(line);
@@ -500,16 +502,6 @@ export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {})
     throw new HandshakeError(e.code, status, e.message);
   }
   return { version, status, statusText: statusText ?? "", headers };
-}
-
-function writeLatin1(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0xff) throw new TypeError("Cannot serialize HTTP head: a character is outside Latin-1");
-    bytes[i] = c;
-  }
-  return bytes;
 }
 
 /**

@@ -641,3 +641,29 @@ Deno.test("a connection whose read cannot start fails alone, with 1006 and no un
     Protocol.prototype.receiveTarget = original;
   }
 });
+
+Deno.test("a server connection's headers are the request's, Latin-1 bytes included, parsed when asked", async () => {
+  const headers = Promise.withResolvers<Headers>();
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    // Asked for after the upgrade, once the server kept only the head's text.
+    connection.opened.then(() => headers.resolve(connection.headers));
+    return response;
+  });
+  const request = new Uint8Array([
+    ...encoder.encode(
+      "GET /h HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+        "Cookie: id=7\r\nX-Name: caf",
+    ),
+    0xe9, // "é" in Latin-1 (obs-text)
+    ...encoder.encode("\r\n\r\n"),
+  ]);
+  const answer = await exchange(server.addr.port, request, /\r\n\r\n/);
+  assert.match(answer, /^HTTP\/1\.1 101 /);
+  const received = await headers.promise;
+  assert.equal(received.get("cookie"), "id=7");
+  assert.equal(received.get("x-name"), "caf\u00e9");
+  assert.equal(received.get("sec-websocket-version"), "13");
+  await server.shutdown();
+});
