@@ -1019,9 +1019,19 @@ export class FrameDecoder {
   }
 }
 
-function positiveLimit(name: string, value: number): number {
+/**
+ * Checks that a limit option is a positive number. Internal to the codec
+ * (the protocol checks its own limits with it too).
+ *
+ * @param name The option's name.
+ * @param value Its value.
+ * @param what What is being made, for the message.
+ * @returns The value.
+ * @throws {RangeError} If it is not positive.
+ */
+export function positiveLimit(name: string, value: number, what = "decoder"): number {
   if (!(value > 0)) {
-    throw new RangeError(`Cannot create decoder: ${name} must be positive, got ${value}`);
+    throw new RangeError(`Cannot create ${what}: ${name} must be positive, got ${value}`);
   }
   return value;
 }

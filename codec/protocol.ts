@@ -19,6 +19,7 @@ import {
   FrameDecoder,
   FrameEncoder,
   Opcode,
+  positiveLimit,
   type Role,
 } from "./frame.ts";
 import { decodeUtf8, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
@@ -229,10 +230,14 @@ export class Protocol {
     this.#threshold = options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
     // The decoder is made on first use; its limits are checked now.
-    checkPositive("maxMessageSize", this.#maxMessageSize);
-    checkPositive("maxFragments", this.#maxFragments);
+    positiveLimit("maxMessageSize", this.#maxMessageSize, "protocol");
+    positiveLimit("maxFragments", this.#maxFragments, "protocol");
     this.#autoPong = options.autoPong ?? true;
-    this.#fragmentSize = checkPositive("fragmentSize", options.fragmentSize ?? Infinity);
+    this.#fragmentSize = positiveLimit(
+      "fragmentSize",
+      options.fragmentSize ?? Infinity,
+      "protocol",
+    );
   }
 
   get #frames(): FrameEncoder {
@@ -751,11 +756,4 @@ function truncateReason(message: string): string {
   let reason = message;
   while (encodeUtf8(reason).length > 123) reason = reason.slice(0, -1);
   return reason;
-}
-
-function checkPositive(name: string, value: number): number {
-  if (!(value > 0)) {
-    throw new RangeError(`Cannot create protocol: ${name} must be positive, got ${value}`);
-  }
-  return value;
 }
