@@ -3,13 +3,11 @@
 // WebSocket class. Internal: the public face is client.ts.
 
 import {
-  acceptDeflateResponse,
   acceptKey,
   BodyDecoder,
   bodyFraming,
   buildUpgradeRequest,
-  ConnectionError,
-  deflateOffer,
+  type DeflateSession,
   type Extension,
   formatExtensions,
   HandshakeError,
@@ -17,21 +15,19 @@ import {
   parseResponseHead,
   parseUrl,
   PERMESSAGE_DEFLATE,
-  type ProtocolCompression,
+  type PerMessageDeflate,
   type ResponseHead,
   serializeRequestHead,
-  TimeoutError,
   type UpgradeRequest,
   validateUpgradeResponse,
   type WebSocketUrl,
 } from "./codec/mod.ts";
-import {
-  type ConnectionOptions,
-  SocketConnection,
-  transportError,
-  writeAll,
-} from "./connection.ts";
-import { compressionOf, zlibCompressor } from "./_deflate.ts";
+import { ConnectionError, TimeoutError } from "./errors.ts";
+import type { ConnectionOptions } from "./connection.ts";
+import { deflateFor } from "./_deflate.ts";
+import { readBody, readHead } from "./_http.ts";
+import { SocketConnection } from "./_socket.ts";
+import { closeQuietly, transportError, writeAll } from "./_util.ts";
 
 /** Options for {@linkcode connect}: the connection options, and how to open it. */
 export interface ConnectOptions extends ConnectionOptions {
@@ -60,6 +56,7 @@ export interface ConnectOptions extends ConnectionOptions {
   maxHeadSize?: number;
 }
 
+const EMPTY = new Uint8Array(0);
 // A refusal's body is kept for the error, up to this size.
 const MAX_REFUSAL_BODY = 64 * 1024;
 
@@ -75,13 +72,14 @@ export function startClient(url: string | URL, options: ConnectOptions = {}): So
   const protocols = typeof options.protocols === "string"
     ? [options.protocols]
     : [...(options.protocols ?? [])];
+  const deflate = deflateFor(options.compression);
   const request = buildUpgradeRequest(target, {
     protocols,
     ...(options.headers !== undefined ? { headers: options.headers } : {}),
-    ...(compressionOf(options.compression) !== undefined ? { extensions: [deflateOffer()] } : {}),
+    ...(deflate !== undefined ? { extensions: [deflate.offer()] } : {}),
   });
   const connection = new SocketConnection({ ...options, role: "client", url: target.href });
-  handshake(connection, target, request, options);
+  handshake(connection, target, request, options, deflate);
   return connection;
 }
 
@@ -90,6 +88,7 @@ async function handshake(
   target: WebSocketUrl,
   request: UpgradeRequest,
   options: ConnectOptions,
+  deflate: PerMessageDeflate | undefined,
 ): Promise<void> {
   const what = `Cannot connect to ${target.href}`;
   // Cancelling (timeout, abort) closes whatever is open, which makes the
@@ -101,11 +100,7 @@ async function handshake(
     if (cancelled !== undefined) return;
     cancelled = reason;
     cancel.abort(reason);
-    try {
-      conn?.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(conn);
   };
   const timeout = options.handshakeTimeout ?? 10_000;
   const timer = setTimeout(
@@ -136,20 +131,20 @@ async function handshake(
     await writeAll(conn, serializeRequestHead("GET", target.resource, request.headers));
     const reader = new HttpHeadReader({ maxHeadSize: options.maxHeadSize ?? 16 * 1024 });
     const buffer = new Uint8Array(16 * 1024);
-    let head: Uint8Array | undefined;
-    while (head === undefined) {
-      const n = await conn.read(buffer);
-      if (n === null) {
-        throw new ConnectionError(
-          "CONNECTION_CLOSED",
-          `${what}: the server closed the connection during the handshake`,
-        );
-      }
-      head = reader.push(buffer.subarray(0, n));
+    const head = await readHead(conn, reader, buffer, EMPTY).catch((error) => {
+      // Cut short mid-head: the server closed the connection, as before a byte.
+      if (error instanceof HandshakeError && error.code === "TRUNCATED_HEAD") return null;
+      throw error;
+    });
+    if (head === null) {
+      throw new ConnectionError(
+        "CONNECTION_CLOSED",
+        `${what}: the server closed the connection during the handshake`,
+      );
     }
     const response = parseResponseHead(head);
     if (response.status !== 101) {
-      const body = await readRefusal(conn, response, reader.rest);
+      const body = await readRefusal(conn, response, reader.rest, buffer);
       throw new HandshakeError(
         "UNEXPECTED_STATUS",
         response.status,
@@ -158,7 +153,7 @@ async function handshake(
       );
     }
     const result = validateUpgradeResponse(response, request, await expectedAccept);
-    const compression = agreedCompression(result.extensions, options, response);
+    const compression = agreedCompression(result.extensions, deflate, response);
     if (cancelled !== undefined) throw cancelled;
     connection.open(conn, reader.rest, {
       protocol: result.protocol,
@@ -167,11 +162,7 @@ async function handshake(
       ...(compression !== undefined ? { compression } : {}),
     });
   } catch (error) {
-    try {
-      conn?.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(conn);
     const reason = cancelled ??
       (error instanceof HandshakeError || error instanceof ConnectionError
         ? error
@@ -186,15 +177,14 @@ async function handshake(
 /** permessage-deflate as the server accepted it, checked against what was offered. */
 function agreedCompression(
   extensions: readonly Extension[],
-  options: ConnectOptions,
+  deflate: PerMessageDeflate | undefined,
   response: ResponseHead,
-): ProtocolCompression | undefined {
+): DeflateSession | undefined {
   const accepted = extensions.find((extension) => extension.name === PERMESSAGE_DEFLATE);
-  if (accepted === undefined) return undefined;
-  const settings = compressionOf(options.compression) ?? {};
-  let agreement;
+  // validateUpgradeResponse() refused an extension that was not offered.
+  if (accepted === undefined || deflate === undefined) return undefined;
   try {
-    agreement = acceptDeflateResponse(accepted);
+    return deflate.acceptResponse(accepted);
   } catch (error) {
     throw new HandshakeError(
       "INVALID_EXTENSIONS",
@@ -203,10 +193,6 @@ function agreedCompression(
       { headers: response.headers },
     );
   }
-  return {
-    compressor: zlibCompressor(agreement.clientMaxWindowBits, settings.level ?? 1),
-    ...(settings.threshold !== undefined ? { threshold: settings.threshold } : {}),
-  };
 }
 
 /** Dials TCP, then TLS for `wss:`; `onOpen` lets a cancel close a half-made connection. */
@@ -235,6 +221,7 @@ async function readRefusal(
   conn: Deno.Conn,
   response: ResponseHead,
   rest: Uint8Array,
+  buffer: Uint8Array,
 ): Promise<string> {
   try {
     const decoder = new BodyDecoder(
@@ -244,16 +231,7 @@ async function readRefusal(
         overflow: "truncate",
       },
     );
-    decoder.push(rest);
-    const buffer = new Uint8Array(16 * 1024);
-    while (!decoder.done) {
-      const n = await conn.read(buffer);
-      if (n === null) {
-        decoder.end();
-        break;
-      }
-      decoder.push(buffer.subarray(0, n));
-    }
+    await readBody(conn, decoder, buffer, rest);
     return new TextDecoder().decode(decoder.body);
   } catch {
     // A malformed or cut-short body: the status and headers still say enough.

@@ -1,21 +1,15 @@
 // Copyright 2026 the Duplex authors. MIT license.
-// permessage-deflate on Deno: the codec's MessageCompressor over node:zlib's
-// synchronous raw DEFLATE. Each message is compressed on its own (no context
-// takeover), so nothing is kept between messages.
+// permessage-deflate on Deno: the codec's PerMessageDeflate with a
+// MessageCompressor over node:zlib's synchronous raw DEFLATE. Each message is
+// compressed on its own (no context takeover), so nothing is kept between
+// messages.
 
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
-import type { MessageCompressor } from "./codec/deflate.ts";
-
-/** How messages are compressed; see the `compression` connection option. */
-export interface CompressionOptions {
-  /**
-   * Messages smaller than this many bytes are sent uncompressed. Default
-   * 1,024: below that, compressing costs more time than it saves bytes.
-   */
-  threshold?: number;
-  /** The zlib compression level, 1 (fastest) to 9 (smallest). Default 1. */
-  level?: number;
-}
+import {
+  type CompressionOptions,
+  type MessageCompressor,
+  PerMessageDeflate,
+} from "./codec/deflate.ts";
 
 /**
  * A compressor for one negotiated agreement.
@@ -51,10 +45,30 @@ export function zlibCompressor(windowBits: number, level: number): MessageCompre
   };
 }
 
-/** Reads the `compression` option: `undefined` when off. */
-export function compressionOf(
+/**
+ * The extension for the `compression` option, on `node:zlib`: `undefined`
+ * when off. Bad settings throw here, before any network activity.
+ *
+ * @throws {RangeError} For a bad threshold or level.
+ */
+export function deflateFor(
   option: boolean | CompressionOptions | undefined,
-): CompressionOptions | undefined {
+): PerMessageDeflate | undefined {
   if (option === undefined || option === false) return undefined;
-  return option === true ? {} : option;
+  if (option !== true && (typeof option !== "object" || option === null)) {
+    throw new TypeError("Cannot use compression: the option must be a boolean or an object");
+  }
+  const settings = option === true ? {} : option;
+  // One extension object per setting, so that connections with the same
+  // settings share compressors, and a broadcast is compressed once for them.
+  const key = `${settings.threshold}/${settings.level}`;
+  let deflate = shared.get(key);
+  if (deflate === undefined) {
+    deflate = new PerMessageDeflate(zlibCompressor, settings); // throws for bad settings
+    if (shared.size < MAX_SHARED) shared.set(key, deflate);
+  }
+  return deflate;
 }
+
+const shared = new Map<string, PerMessageDeflate>();
+const MAX_SHARED = 64;

@@ -10,7 +10,7 @@
  *   grows server memory without bound nor slows the others.
  * - With `compression`, a broadcast is also compressed once (permessage-deflate)
  *   for every peer that negotiated it.
- * - Keepalive is one timer for all connections, not one each.
+ * - Keepalive is the connections' own (one shared timer for all of them).
  * - It plugs into {@linkcode serve} or a `Deno.serve` handler in one line.
  *
  * @example A chat in a few lines
@@ -38,27 +38,25 @@
  */
 
 import {
-  DEFAULT_COMPRESSION_THRESHOLD,
-  encodeFrame,
-  encodeUtf8,
+  CloseCode,
+  HandshakeError,
   type Message,
-  type MessageCompressor,
-  Opcode,
-  parseExtensions,
-  PERMESSAGE_DEFLATE,
+  PreparedMessage,
   ReadyState,
   utf8Length,
 } from "./codec/mod.ts";
-import { compressionOf, zlibCompressor } from "./_deflate.ts";
-import {
-  type ConnectionCloseInfo,
-  type ConnectionListener,
-  type SendData,
-  SocketConnection,
-  type WebSocketConnection,
+import type {
+  ConnectionCloseInfo,
+  ConnectionListener,
+  SendData,
+  WebSocketConnection,
 } from "./connection.ts";
+import { SlowConsumerError } from "./errors.ts";
 import { type ServeHandlerInfo, type UpgradeOptions, upgradeWebSocket } from "./server.ts";
-import { HandshakeError, TimeoutError } from "./codec/mod.ts";
+import { rejectionResponse } from "./_server.ts";
+import { viewOf } from "./_util.ts";
+
+export { SlowConsumerError };
 
 /** What to do with a peer whose unsent bytes exceed `maxBackpressure`. */
 export type BackpressurePolicy = "close" | "drop";
@@ -165,13 +163,7 @@ export class HubConnection<T> {
     data: T,
     remoteAddr?: Deno.Addr,
   ) {
-    memberStates.set(this, {
-      rooms: NO_ROOMS,
-      seen: false,
-      lastSeen: performance.now(),
-      pingSentAt: 0,
-      deflateBits: 0,
-    });
+    memberStates.set(this, { rooms: NO_ROOMS });
     this.#hub = hub;
     this.id = id;
     this.connection = connection;
@@ -279,32 +271,12 @@ type Listeners<T> = { [K in keyof HubEvents<T>]: HubEvents<T>[K][] };
 interface MemberState {
   /** The rooms it is in: {@linkcode NO_ROOMS} until it joins one. */
   rooms: Set<string>;
-  /** Whether anything arrived since the keepalive timer last looked. */
-  seen: boolean;
-  /** When the timer last saw it active. */
-  lastSeen: number;
-  /** When an unanswered keepalive ping went out; 0 if none. */
-  pingSentAt: number;
   /** The code and reason the hub cut it with, when it did. */
   closeAs?: { code: number; reason: string };
-  /**
-   * permessage-deflate: 0 if not negotiated, else the window (bits) it
-   * allows the server to compress with.
-   */
-  deflateBits: number;
 }
 
 // deno-lint-ignore no-explicit-any
 const memberStates = new WeakMap<HubConnection<any>, MemberState>();
-
-/** The window permessage-deflate lets the server use: 0 if not negotiated. */
-function deflateBitsOf(extensions: string): number {
-  if (extensions === "") return 0;
-  const deflate = parseExtensions(extensions).find((e) => e.name === PERMESSAGE_DEFLATE);
-  if (deflate === undefined) return 0;
-  const bits = deflate.params.find(([name]) => name === "server_max_window_bits")?.[1];
-  return typeof bits === "string" ? Number(bits) : 15;
-}
 
 // Shared by every connection in no room, never modified: an idle member
 // should not cost a Set of its own.
@@ -341,15 +313,9 @@ export class Hub<T = Record<string, never>> {
   };
   readonly #maxBackpressure: number;
   readonly #dropPolicy: boolean;
-  readonly #pingInterval: number;
-  readonly #pongTimeout: number;
   readonly #upgradeOptions: UpgradeOptions;
-  // Compresses a broadcast once for every peer that negotiated permessage-deflate.
-  readonly #compressor: MessageCompressor | null;
-  readonly #compressThreshold: number;
   #pending = 0;
   #nextId = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0 };
   #closes: Record<string, number> = {};
 
@@ -362,13 +328,8 @@ export class Hub<T = Record<string, never>> {
     this.#options = options;
     this.#maxBackpressure = options.maxBackpressure ?? 1024 * 1024;
     this.#dropPolicy = (options.backpressure ?? "close") === "drop";
-    this.#pingInterval = options.pingInterval ?? 30_000;
-    this.#pongTimeout = options.pongTimeout ?? 10_000;
-    const compression = compressionOf(options.compression);
-    this.#compressor = compression === undefined
-      ? null
-      : zlibCompressor(15, compression.level ?? 1);
-    this.#compressThreshold = compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
+    const pingInterval = options.pingInterval ?? 30_000;
+    const pongTimeout = options.pongTimeout ?? 10_000;
     const {
       maxConnections: _maxConnections,
       pingInterval: _pingInterval,
@@ -378,12 +339,11 @@ export class Hub<T = Record<string, never>> {
       data: _data,
       ...upgradeOptions
     } = options;
-    // The hub's one timer does keepalive for Duplex's connections; Deno's
-    // native sockets (inside Deno.serve) get Deno's own idleTimeout.
-    this.#upgradeOptions = {
-      ...upgradeOptions,
-      idleTimeout: this.#pingInterval > 0 ? Math.max(1, Math.ceil(this.#pingInterval / 1000)) : 0,
-    };
+    // Keepalive is the connections' own, which share one timer per period;
+    // Deno's native sockets (inside Deno.serve) get Deno's idleTimeout.
+    this.#upgradeOptions = pingInterval > 0
+      ? { ...upgradeOptions, keepalive: { pingInterval, pongTimeout } }
+      : { ...upgradeOptions, idleTimeout: 0 };
   }
 
   /**
@@ -410,15 +370,9 @@ export class Hub<T = Record<string, never>> {
       upgraded = upgradeWebSocket(request, this.#upgradeOptions);
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
-      const headers = new Headers(error.headers);
-      headers.set("connection", "close");
-      return new Response(`${error.message}\n`, { status: error.status, headers });
+      return rejectionResponse(error);
     }
     const { connection, response } = upgraded;
-    if (connection instanceof SocketConnection) {
-      // Our own keepalive instead of the connection's.
-      connection.disableKeepalive();
-    }
     this.#pending++;
     const data = this.#options.data?.(request) ?? ({} as T);
     const member = new HubConnection(this, String(++this.#nextId), connection, data, remoteAddr);
@@ -535,27 +489,13 @@ export class Hub<T = Record<string, never>> {
       : this.#rooms.get(options.room)?.values();
     if (targets === undefined) return 0;
     const except = typeof options.except === "string" ? options.except : options.except?.id;
-    const payload = typeof data === "string" ? encodeUtf8(data) : toBytes(data);
-    const opcode = typeof data === "string" ? Opcode.Text : Opcode.Binary;
-    const frame = encodeFrame(opcode, payload);
-    // Compressed once, when the first peer that negotiated it needs it.
-    const compress = this.#compressor !== null && payload.length >= this.#compressThreshold;
-    let compressed: Uint8Array | null = null;
+    // Framed once for every peer, and compressed once for every peer with
+    // the same permessage-deflate settings.
+    const message = new PreparedMessage(typeof data === "string" ? data : viewOf(data));
     let delivered = 0;
     for (const target of targets) {
       if (target.id === except) continue;
-      let bytes: Uint8Array | null = frame;
-      if (compress) {
-        const bits = stateOf(target).deflateBits;
-        if (bits === 15) {
-          compressed ??= encodeFrame(opcode, this.#compressor!.compress(payload), { rsv1: true });
-          bytes = compressed;
-        } else if (bits !== 0) {
-          // A peer that limited the server's window: its connection compresses for it.
-          bytes = null;
-        }
-      }
-      if (this.#deliver(target, data, bytes, payload.length)) delivered++;
+      if (this.#deliver(target, message, message.payload.length)) delivered++;
     }
     return delivered;
   }
@@ -569,8 +509,8 @@ export class Hub<T = Record<string, never>> {
    * @returns Whether the message was queued.
    */
   sendTo(target: HubConnection<T>, data: SendData): boolean {
-    const size = typeof data === "string" ? utf8Length(data) : toBytes(data).length;
-    return this.#deliver(target, data, null, size);
+    const size = typeof data === "string" ? utf8Length(data) : viewOf(data).length;
+    return this.#deliver(target, data, size);
   }
 
   /** The hub's figures, as a plain object. */
@@ -591,16 +531,11 @@ export class Hub<T = Record<string, never>> {
    * @param code The close code. Default 1001 (going away).
    * @param reason The reason.
    */
-  async close(code = 1001, reason = "hub closing"): Promise<void> {
+  async close(code: number = CloseCode.GoingAway, reason = "hub closing"): Promise<void> {
     await Promise.all([...this.#connections.values()].map((member) => member.close(code, reason)));
   }
 
-  #deliver(
-    target: HubConnection<T>,
-    data: SendData,
-    frame: Uint8Array | null,
-    size: number,
-  ): boolean {
+  #deliver(target: HubConnection<T>, data: SendData | PreparedMessage, size: number): boolean {
     const connection = target.connection;
     if (connection.readyState !== ReadyState.OPEN) return false;
     if (connection.bufferedAmount + size > this.#maxBackpressure) {
@@ -610,12 +545,12 @@ export class Hub<T = Record<string, never>> {
         // RFC 6455 §7.4.1: 1008, "a message that violates its policy" — here,
         // not reading fast enough. A close frame would wait behind the bytes
         // the peer is not reading, so cut the connection now and report 1008.
-        stateOf(target).closeAs = { code: 1008, reason: "slow consumer" };
+        stateOf(target).closeAs = { code: CloseCode.PolicyViolation, reason: "slow consumer" };
         connection.terminate(new SlowConsumerError(this.#maxBackpressure));
       }
       return false;
     }
-    if (frame !== null && connection instanceof SocketConnection) connection.sendEncoded(frame);
+    if (data instanceof PreparedMessage) connection.sendPrepared(data);
     else connection.send(data);
     this.#stats.messagesOut++;
     this.#stats.bytesOut += size;
@@ -647,29 +582,23 @@ export class Hub<T = Record<string, never>> {
       if (this.opened) return;
       this.opened = true;
       const { hub, member } = this;
-      this.state.deflateBits = deflateBitsOf(member.connection.extensions);
       hub.#pending--;
       hub.#connections.set(member.id, member);
-      hub.#startTimer();
       hub.#emit("open", member);
     }
 
     message(data: Message): void {
       const stats = this.hub.#stats;
-      this.state.seen = true;
       stats.messagesIn++;
       stats.bytesIn += typeof data === "string" ? utf8Length(data) : data.length;
       this.hub.#emit("message", this.member, data);
     }
 
     ping(data: Uint8Array): void {
-      this.state.seen = true;
       this.hub.#emit("ping", this.member, data);
     }
 
     pong(data: Uint8Array): void {
-      this.state.seen = true;
-      this.state.pingSentAt = 0;
       this.hub.#emit("pong", this.member, data);
     }
 
@@ -687,7 +616,6 @@ export class Hub<T = Record<string, never>> {
       for (const room of [...member.rooms]) hub.leave(member, room);
       const { code, reason } = this.state.closeAs ?? info;
       hub.#closes[code] = (hub.#closes[code] ?? 0) + 1;
-      if (hub.#connections.size === 0) hub.#stopTimer();
       hub.#emit("close", member, code, reason);
     }
   };
@@ -701,69 +629,4 @@ export class Hub<T = Record<string, never>> {
       }
     }
   }
-
-  /** One timer for every connection's keepalive. */
-  #startTimer(): void {
-    if (this.#timer !== undefined || this.#pingInterval <= 0) return;
-    const tick = () => {
-      const now = performance.now();
-      for (const member of this.#connections.values()) {
-        const connection = member.connection;
-        if (
-          !(connection instanceof SocketConnection) || connection.readyState !== ReadyState.OPEN
-        ) continue;
-        const state = stateOf(member);
-        if (state.seen) {
-          state.seen = false;
-          state.lastSeen = now;
-        }
-        if (state.pingSentAt !== 0) {
-          if (now - state.pingSentAt >= this.#pongTimeout) {
-            connection.terminate(
-              new TimeoutError(
-                "PONG_TIMEOUT",
-                `No pong within ${this.#pongTimeout} ms of a keepalive ping`,
-              ),
-            );
-          }
-        } else if (now - state.lastSeen >= this.#pingInterval) {
-          state.pingSentAt = now;
-          connection.ping().catch(() => {});
-        }
-      }
-    };
-    this.#timer = setInterval(
-      tick,
-      Math.max(1, Math.min(this.#pingInterval, this.#pongTimeout) / 4),
-    );
-  }
-
-  #stopTimer(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-}
-
-/** Why the hub cut a connection under the `"close"` backpressure policy. */
-export class SlowConsumerError extends Error {
-  /** Always `"SLOW_CONSUMER"`. */
-  readonly code: string = "SLOW_CONSUMER";
-
-  /**
-   * Creates the error.
-   *
-   * @param limit The hub's `maxBackpressure`.
-   */
-  constructor(limit: number) {
-    super(`The peer left more than ${limit} bytes unread`);
-    this.name = "SlowConsumerError";
-  }
-}
-
-function toBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return data instanceof Uint8Array
-    ? data
-    : data instanceof ArrayBuffer
-    ? new Uint8Array(data)
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

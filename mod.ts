@@ -45,13 +45,12 @@
  */
 
 export * from "./codec/mod.ts";
+export { ConnectionError, SlowConsumerError, TimeoutError } from "./errors.ts";
 export { connect, type ConnectOptions } from "./client.ts";
 export {
-  type CompressionOptions,
   type ConnectionCloseInfo,
   type ConnectionListener,
   type ConnectionOptions,
-  type KeepaliveOptions,
   type ReceiveOptions,
   type SendData,
   type WebSocketConnection,
@@ -65,7 +64,6 @@ export {
   type HubEvents,
   type HubOptions,
   type HubStats,
-  SlowConsumerError,
 } from "./hub.ts";
 export {
   type AcceptOptions,

@@ -18,8 +18,13 @@ export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
   protocols?: string | string[];
 }
 
-// A server adopts a connection by constructing a WebSocket while this is set.
-let adopting: { connection: WebSocketConnection; binaryType: BinaryType } | undefined;
+/**
+ * What a server passes the constructor to wrap a connection it has, instead
+ * of options: a class of this module's own, so no caller can make one.
+ */
+class Adoption {
+  constructor(readonly connection: WebSocketConnection, readonly binaryType: BinaryType) {}
+}
 
 /**
  * Wraps a connection in a WHATWG `WebSocket` (as `upgradeWebSocket()` does
@@ -34,12 +39,7 @@ export function wrapConnection(
   connection: WebSocketConnection,
   binaryType: BinaryType = "arraybuffer",
 ): WebSocket {
-  adopting = { connection, binaryType };
-  try {
-    return new WebSocket(connection.url);
-  } finally {
-    adopting = undefined;
-  }
+  return new WebSocket(connection.url, new Adoption(connection, binaryType) as WebSocketOptions);
 }
 
 /**
@@ -106,9 +106,9 @@ export class WebSocket extends EventTarget {
    */
   constructor(url: string | URL, protocolsOrOptions?: string | string[] | WebSocketOptions) {
     super();
-    if (adopting !== undefined) {
-      this.connection = adopting.connection;
-      this.#binaryType = adopting.binaryType;
+    if (protocolsOrOptions instanceof Adoption) {
+      this.connection = protocolsOrOptions.connection;
+      this.#binaryType = protocolsOrOptions.binaryType;
       this.#url = this.connection.url;
     } else {
       const options: ConnectOptions =

@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { Extension, ExtensionParam } from "./handshake.ts";
+import type { Extension, ExtensionParam } from "./headers.ts";
 
 /** The extension's registered name. */
 export const PERMESSAGE_DEFLATE = "permessage-deflate";
@@ -224,4 +224,162 @@ function readParams(
     seen.set(name, Number(value));
   }
   return seen;
+}
+
+/** How messages are compressed; see the `compression` connection option. */
+export interface CompressionOptions {
+  /**
+   * Messages smaller than this many bytes are sent uncompressed: for a
+   * short message, compressing costs more time than it saves bytes. Default
+   * {@linkcode DEFAULT_COMPRESSION_THRESHOLD}.
+   */
+  threshold?: number;
+  /** The DEFLATE compression level, 1 (fastest) to 9 (smallest). Default 1. */
+  level?: number;
+}
+
+/** The default size from which messages are compressed: 1,024 bytes. */
+export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
+
+/**
+ * Makes the {@linkcode MessageCompressor} for one agreement: the platform's
+ * raw DEFLATE, compressing with at most `windowBits` of window at `level`.
+ */
+export type DeflateEngine = (windowBits: number, level: number) => MessageCompressor;
+
+/**
+ * What one connection agreed: the compressor a {@linkcode Protocol} uses
+ * (it satisfies `ProtocolCompression`), the window each side may use, and
+ * the extension as the server's response states it.
+ */
+export interface DeflateSession {
+  /** The extension as the server's 101 response states it. */
+  readonly response: Extension;
+  /** The largest window (bits, 9–15) this side may compress with. */
+  readonly windowBits: number;
+  /** The compression level. */
+  readonly level: number;
+  /** Messages smaller than this many bytes go uncompressed. */
+  readonly threshold: number;
+  /** Compresses and decompresses this connection's messages. */
+  readonly compressor: MessageCompressor;
+}
+
+/**
+ * permessage-deflate (RFC 7692) end to end, for one side's settings: the
+ * client's offer, the server's choice among offers, the client's check of
+ * the answer, and the compressor for what was agreed. Client, server and
+ * hub all go through it; nothing else parses the extension's parameters.
+ *
+ * The DEFLATE itself comes from the platform (`engine`): browsers have no
+ * synchronous DEFLATE, and Deno's connections use `node:zlib`. Compressors
+ * keep no state between messages (no context takeover), so one per window
+ * serves every connection, and a `PreparedMessage` compressed with it
+ * serves them all.
+ *
+ * @example A client and a server agree
+ * ```ts
+ * import { formatExtensions, PerMessageDeflate } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * // A stand-in engine; a real one deflates (see MessageCompressor).
+ * const engine = () => ({ compress: (data: Uint8Array) => data, decompress: (data: Uint8Array) => data });
+ * const client = new PerMessageDeflate(engine);
+ * const server = new PerMessageDeflate(engine, { threshold: 256 });
+ *
+ * const session = server.acceptOffer([client.offer()])!;
+ * assert.equal(session.threshold, 256);
+ * const agreed = client.acceptResponse(session.response);
+ * assert.equal(agreed.windowBits, 15);
+ * assert.equal(
+ *   formatExtensions([session.response]),
+ *   "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+ * );
+ * ```
+ */
+export class PerMessageDeflate {
+  readonly #engine: DeflateEngine;
+  // One compressor per window, shared by every session with that window.
+  readonly #compressors = new Map<number, MessageCompressor>();
+  /** Messages smaller than this many bytes go uncompressed. */
+  readonly threshold: number;
+  /** The compression level, 1–9. */
+  readonly level: number;
+
+  /**
+   * Sets up the extension for one side.
+   *
+   * @param engine Makes a compressor for an agreed window and level.
+   * @param options The threshold and level.
+   * @throws {RangeError} For a threshold that is not a whole number ≥ 0, or
+   * a level outside 1–9.
+   */
+  constructor(engine: DeflateEngine, options: CompressionOptions = {}) {
+    const threshold = options.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
+    if (!Number.isSafeInteger(threshold) || threshold < 0) {
+      throw new RangeError(
+        `Cannot use compression: threshold must be a whole number of bytes, 0 or more, not ${threshold}`,
+      );
+    }
+    const level = options.level ?? 1;
+    if (!Number.isInteger(level) || level < 1 || level > 9) {
+      throw new RangeError(`Cannot use compression: level must be 1 to 9, not ${level}`);
+    }
+    this.#engine = engine;
+    this.threshold = threshold;
+    this.level = level;
+  }
+
+  /**
+   * The client's offer: without context takeover either way.
+   *
+   * @returns The extension to offer.
+   */
+  offer(): Extension {
+    return deflateOffer();
+  }
+
+  /**
+   * The server's side: takes the first offer it can honour (see
+   * {@linkcode negotiateDeflate}).
+   *
+   * @param offers The extensions the client offered, in its order.
+   * @returns The agreement, or `null` to go without compression.
+   */
+  acceptOffer(offers: readonly Extension[]): DeflateSession | null {
+    const agreement = negotiateDeflate(offers);
+    return agreement === null ? null : this.#session(agreement, agreement.serverMaxWindowBits);
+  }
+
+  /**
+   * The client's side: checks the server's answer to {@linkcode offer}
+   * (see {@linkcode acceptDeflateResponse}).
+   *
+   * @param response The permessage-deflate extension of the 101 response.
+   * @returns The agreement.
+   * @throws {SyntaxError} If the answer is not a valid one to the offer.
+   */
+  acceptResponse(response: Extension): DeflateSession {
+    const agreement = acceptDeflateResponse(response);
+    return this.#session(agreement, agreement.clientMaxWindowBits);
+  }
+
+  #compressorFor(windowBits: number): MessageCompressor {
+    let compressor = this.#compressors.get(windowBits);
+    if (compressor === undefined) {
+      compressor = this.#engine(windowBits, this.level);
+      this.#compressors.set(windowBits, compressor);
+    }
+    return compressor;
+  }
+
+  #session(agreement: DeflateAgreement, windowBits: number): DeflateSession {
+    return {
+      response: agreement.response,
+      windowBits,
+      level: this.level,
+      threshold: this.threshold,
+      compressor: this.#compressorFor(windowBits),
+    };
+  }
 }

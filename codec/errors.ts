@@ -1,8 +1,10 @@
 // Copyright 2026 the Duplex authors. MIT license.
 /**
- * The typed errors of Duplex. Each carries a stable `code` string and the
+ * The codec's typed errors. Each carries a stable `code` string and the
  * close code or HTTP status that belongs to it, so one place can turn any
- * failure into the right bytes on the wire.
+ * failure into the right bytes on the wire. The transport's errors
+ * (`ConnectionError`, `TimeoutError`) live with the transport, in the
+ * package's root `errors.ts`: the codec never throws them.
  *
  * Misuse of an API (a bad argument) throws a built-in `TypeError` or
  * `RangeError` instead: these classes are for conditions callers are expected
@@ -155,73 +157,5 @@ export class ClosedError extends Error {
     this.name = "ClosedError";
     this.closeCode = closeCode;
     this.reason = reason;
-  }
-}
-
-/**
- * The transport failed: the connection was refused, reset, or dropped
- * without a closing handshake, or the host could not be found or its TLS
- * certificate verified. The original error is its `cause`.
- *
- * Codes: `"CONNECTION_REFUSED"`, `"HOST_NOT_FOUND"`, `"TLS_ERROR"`,
- * `"CONNECTION_RESET"`, `"CONNECTION_CLOSED"` (the peer closed TCP without
- * a close frame).
- *
- * @example
- * ```ts
- * import { ConnectionError } from "@duplex/websocket/codec";
- * import assert from "node:assert/strict";
- *
- * const error = new ConnectionError("CONNECTION_REFUSED", "Cannot connect to ws://localhost:1/");
- * assert.equal(error.code, "CONNECTION_REFUSED");
- * ```
- */
-export class ConnectionError extends Error {
-  /** A stable identifier, such as `"CONNECTION_REFUSED"`. */
-  readonly code: string;
-
-  /**
-   * Creates a connection error.
-   *
-   * @param code A stable identifier.
-   * @param message What went wrong, for humans.
-   * @param options The underlying error, as `cause`.
-   */
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConnectionError";
-    this.code = code;
-  }
-}
-
-/**
- * Something took longer than its limit.
- *
- * Codes: `"HANDSHAKE_TIMEOUT"`, `"CLOSE_TIMEOUT"`, `"RECEIVE_TIMEOUT"`,
- * `"PONG_TIMEOUT"` (a keepalive ping went unanswered), `"IDLE_TIMEOUT"`.
- *
- * @example
- * ```ts
- * import { TimeoutError } from "@duplex/websocket/codec";
- * import assert from "node:assert/strict";
- *
- * const error = new TimeoutError("RECEIVE_TIMEOUT", "No message within 100 ms");
- * assert.equal(error.code, "RECEIVE_TIMEOUT");
- * ```
- */
-export class TimeoutError extends Error {
-  /** A stable identifier, such as `"HANDSHAKE_TIMEOUT"`. */
-  readonly code: string;
-
-  /**
-   * Creates a timeout error.
-   *
-   * @param code A stable identifier.
-   * @param message What timed out, for humans.
-   */
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "TimeoutError";
-    this.code = code;
   }
 }

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { positiveLimit } from "./_validate.ts";
+import { CloseCode } from "./close_code.ts";
 import { ProtocolError } from "./errors.ts";
 import { maskRange, writeMaskKey } from "./mask.ts";
 import { encodeUtf8, encodeUtf8Into } from "./utf8.ts";
@@ -167,6 +169,15 @@ export interface EncodeFrameOptions {
 }
 
 /**
+ * The flags of a frame a {@linkcode FrameEncoder} appends: `fin` (default
+ * `true`) and `rsv1` (default `false`, the permessage-deflate bit).
+ */
+export type FrameFlags = Pick<EncodeFrameOptions, "fin" | "rsv1">;
+
+// The flags of a whole, uncompressed message: the default, shared.
+const FINAL: FrameFlags = Object.freeze({ fin: true });
+
+/**
  * Encodes one frame into a new buffer. The payload is copied, never
  * modified. It writes exactly what it is asked to, including frames a peer
  * will reject (a fragmented ping, a reserved opcode): {@linkcode Protocol}
@@ -268,8 +279,8 @@ export interface FrameEncoderOptions {
  * import assert from "node:assert/strict";
  *
  * const encoder = new FrameEncoder({ role: "server" });
- * encoder.encodeText(Opcode.Text, "Hel", false);
- * encoder.encodeText(Opcode.Continuation, "lo", true);
+ * encoder.encodeText(Opcode.Text, "Hel", { fin: false });
+ * encoder.encodeText(Opcode.Continuation, "lo");
  * const chunks = encoder.take();
  * assert.equal(chunks.length, 1);
  * assert.deepEqual(chunks[0], new Uint8Array([0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]));
@@ -311,14 +322,14 @@ export class FrameEncoder {
    * @param opcode The opcode.
    * @param payload The payload. It is never modified; a server keeps a
    * reference to a large payload until it is written.
-   * @param fin Whether this is the final fragment. Default `true`.
-   * @param rsv1 Set RSV1 (an extension's bit). Default `false`.
+   * @param flags `fin` (default `true`) and `rsv1` (default `false`).
    */
-  encode(opcode: Opcode, payload: Uint8Array, fin = true, rsv1 = false): void {
+  encode(opcode: Opcode, payload: Uint8Array, flags: FrameFlags = FINAL): void {
     const masked = this.#masked;
     const length = payload.length;
     const size = headerLength(length, masked) + length;
-    const rsv = rsv1 ? 0x40 : 0;
+    const fin = flags.fin ?? true;
+    const rsv = flags.rsv1 ? 0x40 : 0;
     if (length <= COPY_LIMIT) {
       const at = this.#reserve(size);
       const buffer = this.#buffer!;
@@ -352,18 +363,19 @@ export class FrameEncoder {
    * @param opcode `Opcode.Text` or `Opcode.Continuation` (or a control
    * opcode, for a text payload).
    * @param text The text.
-   * @param fin Whether this is the final fragment. Default `true`.
-   * @param rsv1 Set RSV1 (an extension's bit). Default `false`.
+   * @param flags `fin` (default `true`) and `rsv1` (default `false`).
    */
-  encodeText(opcode: Opcode, text: string, fin = true, rsv1 = false): void {
+  encodeText(opcode: Opcode, text: string, flags: FrameFlags = FINAL): void {
     const maxBytes = text.length * 3;
+    const fin = flags.fin ?? true;
+    const rsv = flags.rsv1 ? 0x40 : 0;
     if (maxBytes > COPY_LIMIT) {
       const bytes = encodeUtf8(text);
       if (this.#masked && bytes.length > COPY_LIMIT) {
         // We own these bytes: mask them in place rather than copying.
-        this.#encodeOwned(opcode, bytes, fin, rsv1 ? 0x40 : 0);
+        this.#encodeOwned(opcode, bytes, fin, rsv);
       } else {
-        this.encode(opcode, bytes, fin, rsv1);
+        this.encode(opcode, bytes, flags);
       }
       return;
     }
@@ -381,7 +393,7 @@ export class FrameEncoder {
       buffer.copyWithin(payloadAt - shorter, payloadAt, payloadAt + length);
       payloadAt -= shorter;
     }
-    writeHeader(buffer, at, opcode, length, fin, rsv1 ? 0x40 : 0, masked);
+    writeHeader(buffer, at, opcode, length, fin, rsv, masked);
     if (masked) maskWithKeyAt(buffer, payloadAt - 4, payloadAt, payloadAt + length);
     this.#end = payloadAt + length;
     this.#pendingBytes += payloadAt + length - at;
@@ -856,26 +868,34 @@ export class FrameDecoder {
       // defines meanings for non-zero values". RFC 7692 §6: permessage-deflate
       // uses RSV1 on the first frame of a data message only.
       if ((b0 & 0x30) !== 0 || !this.#allowRsv1 || opcode === 0 || opcode >= 8) {
-        fail("RESERVED_BITS", 1002, "reserved bits are set");
+        fail("RESERVED_BITS", CloseCode.ProtocolError, "reserved bits are set");
       }
     }
     if ((opcode >= 3 && opcode <= 7) || opcode >= 11) {
       // RFC 6455 §5.2: reserved opcodes; §10.7: fail on unknown opcodes.
-      fail("RESERVED_OPCODE", 1002, `opcode ${opcode} is reserved`);
+      fail("RESERVED_OPCODE", CloseCode.ProtocolError, `opcode ${opcode} is reserved`);
     }
     if (opcode >= 8) {
       // RFC 6455 §5.5: "Control frames themselves MUST NOT be fragmented."
       if ((b0 & 0x80) === 0) {
-        fail("FRAGMENTED_CONTROL_FRAME", 1002, "a control frame is fragmented");
+        fail("FRAGMENTED_CONTROL_FRAME", CloseCode.ProtocolError, "a control frame is fragmented");
       }
     } else if (opcode === 0) {
       if (this.#messageOpcode === 0) {
-        fail("UNEXPECTED_CONTINUATION", 1002, "a continuation frame does not continue a message");
+        fail(
+          "UNEXPECTED_CONTINUATION",
+          CloseCode.ProtocolError,
+          "a continuation frame does not continue a message",
+        );
       }
     } else if (this.#messageOpcode !== 0) {
       // RFC 6455 §5.4: fragments of one message are not interleaved with
       // another message's.
-      fail("EXPECTED_CONTINUATION", 1002, "a new message began before the previous one ended");
+      fail(
+        "EXPECTED_CONTINUATION",
+        CloseCode.ProtocolError,
+        "a new message began before the previous one ended",
+      );
     }
   }
 
@@ -883,14 +903,20 @@ export class FrameDecoder {
     if ((b1 & 0x80) === 0) {
       // RFC 6455 §5.1: "The server MUST close the connection upon receiving a
       // frame that is not masked."
-      if (this.#expectMasked) fail("UNMASKED_FRAME", 1002, "a client frame is not masked");
+      if (this.#expectMasked) {
+        fail("UNMASKED_FRAME", CloseCode.ProtocolError, "a client frame is not masked");
+      }
     } else if (!this.#expectMasked) {
       // RFC 6455 §5.1: "A client MUST close a connection if it detects a
       // masked frame."
-      fail("MASKED_FRAME", 1002, "a server frame is masked");
+      fail("MASKED_FRAME", CloseCode.ProtocolError, "a server frame is masked");
     }
     if ((b0 & 0x08) !== 0 && (b1 & 0x7f) > MAX_CONTROL_PAYLOAD) {
-      fail("CONTROL_FRAME_TOO_LONG", 1002, "a control frame payload is longer than 125 bytes");
+      fail(
+        "CONTROL_FRAME_TOO_LONG",
+        CloseCode.ProtocolError,
+        "a control frame payload is longer than 125 bytes",
+      );
     }
   }
 
@@ -908,9 +934,11 @@ export class FrameDecoder {
       const low = ((src[p + 4]! << 24) | (src[p + 5]! << 16) | (src[p + 6]! << 8) | src[p + 7]!) >>>
         0;
       // RFC 6455 §5.2: "the most significant bit MUST be 0".
-      if (high >= 0x80000000) fail("INVALID_LENGTH", 1002, "the 64-bit length has its top bit set");
+      if (high >= 0x80000000) {
+        fail("INVALID_LENGTH", CloseCode.ProtocolError, "the 64-bit length has its top bit set");
+      }
       if (high > MAX_SAFE_HIGH_WORD) {
-        fail("MESSAGE_TOO_BIG", 1009, "the frame length exceeds 2^53 - 1 bytes");
+        fail("MESSAGE_TOO_BIG", CloseCode.MessageTooBig, "the frame length exceeds 2^53 - 1 bytes");
       }
       length = high * 0x100000000 + low;
       p += 8;
@@ -920,18 +948,26 @@ export class FrameDecoder {
       if (length > this.#maxFrameSize) {
         fail(
           "MESSAGE_TOO_BIG",
-          1009,
+          CloseCode.MessageTooBig,
           `a ${length}-byte frame exceeds the ${this.#maxFrameSize}-byte limit`,
         );
       }
       const continuing = opcode === 0;
       const size = (continuing ? this.#messageSize : 0) + length;
       if (size > this.#maxMessageSize) {
-        fail("MESSAGE_TOO_BIG", 1009, `the message exceeds the ${this.#maxMessageSize}-byte limit`);
+        fail(
+          "MESSAGE_TOO_BIG",
+          CloseCode.MessageTooBig,
+          `the message exceeds the ${this.#maxMessageSize}-byte limit`,
+        );
       }
       const fragments = (continuing ? this.#fragments : 0) + 1;
       if (fragments > this.#maxFragments) {
-        fail("TOO_MANY_FRAGMENTS", 1008, `the message has more than ${this.#maxFragments} frames`);
+        fail(
+          "TOO_MANY_FRAGMENTS",
+          CloseCode.PolicyViolation,
+          `the message has more than ${this.#maxFragments} frames`,
+        );
       }
       if ((b0 & 0x80) !== 0) {
         this.#messageOpcode = 0;
@@ -1017,21 +1053,4 @@ export class FrameDecoder {
       payload,
     };
   }
-}
-
-/**
- * Checks that a limit option is a positive number. Internal to the codec
- * (the protocol checks its own limits with it too).
- *
- * @param name The option's name.
- * @param value Its value.
- * @param what What is being made, for the message.
- * @returns The value.
- * @throws {RangeError} If it is not positive.
- */
-export function positiveLimit(name: string, value: number, what = "decoder"): number {
-  if (!(value > 0)) {
-    throw new RangeError(`Cannot create ${what}: ${name} must be positive, got ${value}`);
-  }
-  return value;
 }

@@ -50,16 +50,16 @@
 
 export {
   ClosedError,
-  ConnectionError,
   HandshakeError,
   type HandshakeErrorOptions,
   ProtocolError,
-  TimeoutError,
 } from "./errors.ts";
+export { Keepalive, type KeepaliveAction, type KeepaliveOptions } from "./keepalive.ts";
 export { generateMaskKey, mask } from "./mask.ts";
+export { PreparedMessage } from "./prepared.ts";
 export { decodeUtf8, encodeUtf8, isValidUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
+export { CloseCode } from "./close_code.ts";
 export {
-  CloseCode,
   type ClosePayload,
   encodeClosePayload,
   isValidCloseCode,
@@ -76,63 +76,82 @@ export {
   type FrameDecoderOptions,
   FrameEncoder,
   type FrameEncoderOptions,
+  type FrameFlags,
   Opcode,
   type PartialFrame,
   type Role,
 } from "./frame.ts";
 export {
   type CloseInfo,
-  DEFAULT_COMPRESSION_THRESHOLD,
   type Message,
   Protocol,
   type ProtocolCompression,
   type ProtocolEvent,
   type ProtocolOptions,
   ReadyState,
+  type SendOptions,
 } from "./protocol.ts";
 export {
   acceptDeflateResponse,
+  type CompressionOptions,
+  DEFAULT_COMPRESSION_THRESHOLD,
   type DeflateAgreement,
+  type DeflateEngine,
   deflateOffer,
+  type DeflateSession,
   type MessageCompressor,
   negotiateDeflate,
   PERMESSAGE_DEFLATE,
+  PerMessageDeflate,
 } from "./deflate.ts";
 export {
   type AcceptedUpgrade,
   acceptKey,
   acceptKeySync,
   buildUpgradeRequest,
-  buildUpgradeResponse,
-  type Extension,
-  type ExtensionParam,
-  formatExtensions,
-  formatProtocols,
   generateKey,
-  isHeaderValue,
-  isToken,
-  parseExtensions,
-  parseProtocols,
   parseUrl,
-  type UpgradeOffer,
   type UpgradeRequest,
-  type UpgradeRequestLike,
   type UpgradeRequestOptions,
-  type UpgradeResponseOptions,
-  validateUpgradeRequest,
   validateUpgradeResponse,
   WEBSOCKET_GUID,
   WEBSOCKET_VERSION,
   type WebSocketUrl,
 } from "./handshake.ts";
 export {
+  type AcceptedHandshake,
+  acceptUpgrade,
+  buildUpgradeResponse,
+  type HandshakeRejection,
+  type OriginPolicy,
+  type ProtocolChoice,
+  rejectUpgrade,
+  type ServerHandshakeOptions,
+  type UpgradeOffer,
+  type UpgradeRequestLike,
+  type UpgradeResponseOptions,
+  validateUpgradeRequest,
+} from "./server_handshake.ts";
+export {
+  type Extension,
+  type ExtensionParam,
+  fieldValue,
+  formatExtensions,
+  formatProtocols,
+  isHeaderValue,
+  isToken,
+  parseExtensions,
+  parseProtocols,
+} from "./headers.ts";
+export {
   BodyDecoder,
   type BodyDecoderOptions,
   type BodyFraming,
   bodyFraming,
+} from "./http1_body.ts";
+export {
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
-  fieldValue,
   type HttpHeadLimits,
   HttpHeadReader,
   parseRequestHead,

@@ -10,7 +10,9 @@
  * @module
  */
 
+import { positiveLimit } from "./_validate.ts";
 import { encodeClosePayload, parseClosePayload } from "./close.ts";
+import { CloseCode } from "./close_code.ts";
 import { ClosedError, ProtocolError } from "./errors.ts";
 import {
   DEFAULT_MAX_FRAGMENTS,
@@ -18,12 +20,13 @@ import {
   type Frame,
   FrameDecoder,
   FrameEncoder,
+  type FrameFlags,
   Opcode,
-  positiveLimit,
   type Role,
 } from "./frame.ts";
+import type { PreparedMessage } from "./prepared.ts";
 import { decodeUtf8, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
-import type { MessageCompressor } from "./deflate.ts";
+import { DEFAULT_COMPRESSION_THRESHOLD, type MessageCompressor } from "./deflate.ts";
 
 /**
  * Connection states, numbered as the WHATWG `WebSocket.readyState`.
@@ -114,8 +117,21 @@ export interface ProtocolOptions {
   maxMessageSize?: number | undefined;
   /** The most frames a message may have; more fails with 1008. Default 100,000. */
   maxFragments?: number | undefined;
-  /** Answer pings with pongs automatically. Default `true`. */
+  /**
+   * Policy: answer pings with pongs automatically (RFC 6455 §5.5.2).
+   * Default `true`.
+   */
   autoPong?: boolean | undefined;
+  /**
+   * Policy: keep the close frame this end owes — the answer to the peer's
+   * close, or the close frame of a failure — out of
+   * {@linkcode Protocol.dataToSend} until {@linkcode Protocol.releaseClose},
+   * so that a driver can let the application answer the messages that
+   * arrived before it first (RFC 6455 §5.5.1 allows the delay). Messages
+   * may be sent while it is held. Default `false`: the next `dataToSend()`
+   * queues it, after whatever was sent since it became owed.
+   */
+  holdCloseReply?: boolean | undefined;
   /**
    * Split outgoing messages into frames of at most this many payload bytes.
    * Default: no splitting.
@@ -141,10 +157,21 @@ export interface ProtocolCompression {
   threshold?: number;
 }
 
-/** The default size from which messages are compressed: 1,024 bytes. */
-export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
+/** Options for {@linkcode Protocol.sendText} and {@linkcode Protocol.sendBinary}. */
+export interface SendOptions {
+  /**
+   * `false` to send a fragment of a message that the next calls continue;
+   * the last one leaves it `true`. Default `true`.
+   */
+  fin?: boolean;
+}
 
 const EMPTY = new Uint8Array(0);
+// Frame flags, shared: no object per frame.
+const WHOLE: FrameFlags = Object.freeze({ fin: true });
+const FRAGMENT: FrameFlags = Object.freeze({ fin: false });
+const COMPRESSED: FrameFlags = Object.freeze({ fin: true, rsv1: true });
+const COMPRESSED_FRAGMENT: FrameFlags = Object.freeze({ fin: false, rsv1: true });
 
 /**
  * One end of a WebSocket connection, after the opening handshake, as a
@@ -189,7 +216,9 @@ export class Protocol {
   #encoder: FrameEncoder | null = null;
   readonly #maxFragments: number;
   readonly #autoPong: boolean;
+  readonly #holdCloseReply: boolean;
   readonly #fragmentSize: number;
+  readonly #compression: ProtocolCompression | null;
   readonly #compressor: MessageCompressor | null;
   readonly #threshold: number;
   readonly #maxMessageSize: number;
@@ -198,8 +227,16 @@ export class Protocol {
   #closeInfo: CloseInfo | undefined;
   #sentClose: { code: number; reason: string } | undefined;
   #error: ProtocolError | undefined;
-  // The close frame of a failure, until dataToSend() queues it.
-  #pendingClose: Uint8Array | null = null;
+  // The payload of the close frame this end owes (the answer to the peer's
+  // close, or a failure's), until dataToSend() queues it.
+  #owedClose: Uint8Array | null = null;
+  #closeReleased = false;
+  // Closing the transport (RFC 6455 §7.1.1): whether our close frame has been
+  // taken by dataToSend(), whether the peer's arrived, and whether the
+  // half-close that follows has been handed to the driver.
+  #closeTaken = false;
+  #closeReceived = false;
+  #eofTaken = false;
 
   // The data message being received: its type (0: none), text so far or
   // binary fragments so far.
@@ -226,6 +263,7 @@ export class Protocol {
   constructor(options: ProtocolOptions) {
     this.role = options.role;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#compression = options.compression ?? null;
     this.#compressor = options.compression?.compressor ?? null;
     this.#threshold = options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
     this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
@@ -233,6 +271,7 @@ export class Protocol {
     positiveLimit("maxMessageSize", this.#maxMessageSize, "protocol");
     positiveLimit("maxFragments", this.#maxFragments, "protocol");
     this.#autoPong = options.autoPong ?? true;
+    this.#holdCloseReply = options.holdCloseReply ?? false;
     this.#fragmentSize = positiveLimit(
       "fragmentSize",
       options.fragmentSize ?? Infinity,
@@ -373,7 +412,21 @@ export class Protocol {
   receiveEof(): ProtocolEvent[] {
     if (this.#state === ReadyState.CLOSED) return [];
     this.#reset();
-    return [this.#closed(1006, "", false, true)];
+    return [this.#closed(CloseCode.AbnormalClosure, "", false, true)];
+  }
+
+  /**
+   * Records that this end gave up on the transport without a closing
+   * handshake: the application terminated it, or a deadline passed. Unless
+   * the closing handshake was over, the connection ends abnormally with
+   * 1006, not closed by the peer.
+   *
+   * @returns A `close` event, or nothing if the connection was closed already.
+   */
+  abort(): ProtocolEvent[] {
+    if (this.#state === ReadyState.CLOSED) return [];
+    this.#reset();
+    return [this.#closed(CloseCode.AbnormalClosure, "", false, false)];
   }
 
   /**
@@ -392,12 +445,13 @@ export class Protocol {
    * Queues a text message, or one fragment of it.
    *
    * @param text The text.
-   * @param fin `false` to send a fragment of a message that the next calls
-   * continue; the last one passes `true`. Default `true`.
+   * @param options `fin: false` to send a fragment of a message that the
+   * next calls continue; the last one leaves it `true` (the default).
    * @throws {ClosedError} If the connection is closing or closed.
    * @throws {TypeError} If a binary message is in progress.
    */
-  sendText(text: string, fin = true): void {
+  sendText(text: string, options: SendOptions = WHOLE): void {
+    const fin = options.fin ?? true;
     if (
       this.#compressor !== null && fin && this.#sendingType === 0 &&
       text.length * 3 >= this.#threshold && utf8Length(text) >= this.#threshold
@@ -407,7 +461,7 @@ export class Protocol {
     }
     const opcode = this.#beginSend(Opcode.Text, fin);
     if (text.length * 3 <= this.#fragmentSize) {
-      this.#frames.encodeText(opcode, text, fin);
+      this.#frames.encodeText(opcode, text, fin ? WHOLE : FRAGMENT);
     } else {
       this.#sendFragmented(opcode, encodeUtf8(text), fin);
     }
@@ -417,12 +471,13 @@ export class Protocol {
    * Queues a binary message, or one fragment of it.
    *
    * @param data The bytes. Not copied when large: leave them alone until written.
-   * @param fin `false` to send a fragment of a message that the next calls
-   * continue; the last one passes `true`. Default `true`.
+   * @param options `fin: false` to send a fragment of a message that the
+   * next calls continue; the last one leaves it `true` (the default).
    * @throws {ClosedError} If the connection is closing or closed.
    * @throws {TypeError} If a text message is in progress.
    */
-  sendBinary(data: Uint8Array, fin = true): void {
+  sendBinary(data: Uint8Array, options: SendOptions = WHOLE): void {
+    const fin = options.fin ?? true;
     if (
       this.#compressor !== null && fin && this.#sendingType === 0 &&
       data.length >= this.#threshold
@@ -431,8 +486,9 @@ export class Protocol {
       return;
     }
     const opcode = this.#beginSend(Opcode.Binary, fin);
-    if (data.length <= this.#fragmentSize) this.#frames.encode(opcode, data, fin);
-    else this.#sendFragmented(opcode, data, fin);
+    if (data.length <= this.#fragmentSize) {
+      this.#frames.encode(opcode, data, fin ? WHOLE : FRAGMENT);
+    } else this.#sendFragmented(opcode, data, fin);
   }
 
   /**
@@ -470,7 +526,8 @@ export class Protocol {
     const payload = encodeClosePayload(code, reason);
     if (this.#state !== ReadyState.OPEN) return;
     this.#frames.encode(Opcode.Close, payload);
-    this.#sentClose = { code: code ?? 1005, reason };
+    this.#closeTaken = false;
+    this.#sentClose = { code: code ?? CloseCode.NoStatusReceived, reason };
     this.#state = ReadyState.CLOSING;
   }
 
@@ -491,28 +548,96 @@ export class Protocol {
   }
 
   /**
+   * Queues a message framed once for many connections (a broadcast). A
+   * server writes the shared frame — compressed if this connection
+   * negotiated permessage-deflate and the message reaches its threshold; a
+   * client, which must mask, or a connection that splits messages into
+   * fragments, sends the message as usual.
+   *
+   * @param message The prepared message.
+   * @throws {ClosedError} If the connection is closing or closed.
+   * @throws {TypeError} If a fragmented message is being sent.
+   */
+  sendPrepared(message: PreparedMessage): void {
+    if (this.role === "client" || message.payload.length > this.#fragmentSize) {
+      this.send(message.data);
+      return;
+    }
+    this.sendEncoded(message.frame(this.#compression));
+  }
+
+  /**
    * Takes the bytes to write to the peer, in order.
    *
    * @returns Chunks to write; they stay valid until the next call, so write
    * them before calling again. Empty when there is nothing to send.
    */
   dataToSend(): Uint8Array[] {
-    const pendingClose = this.#pendingClose;
-    if (pendingClose !== null) {
-      // A failure's close frame goes last, and nothing is sent after it.
-      this.#pendingClose = null;
-      this.#frames.encode(Opcode.Close, pendingClose);
+    const owed = this.#owedClose;
+    if (owed !== null && (this.#closeReleased || !this.#holdCloseReply)) {
+      // The close frame goes last, and nothing is sent after it.
+      this.#owedClose = null;
+      this.#frames.encode(Opcode.Close, owed);
     }
-    return this.#encoder === null ? [] : this.#encoder.take();
+    if (this.#encoder === null) return [];
+    if (this.#sentClose !== undefined && this.#owedClose === null) this.#closeTaken = true;
+    return this.#encoder.take();
   }
 
   /**
-   * Whether messages may be sent: the connection is open, or it has just
-   * failed and its close frame has not been taken by
-   * {@linkcode Protocol.dataToSend} yet.
+   * Whether messages may be sent: the connection is open, or it owes the
+   * peer a close frame that has not been taken by
+   * {@linkcode Protocol.dataToSend} yet (replies to the messages that came
+   * before a close or a failure go out ahead of it).
    */
   get canSend(): boolean {
-    return this.#state === ReadyState.OPEN || this.#pendingClose !== null;
+    return this.#state === ReadyState.OPEN || this.#owedClose !== null;
+  }
+
+  /**
+   * Whether a close frame is owed and held back by the `holdCloseReply`
+   * policy until {@linkcode Protocol.releaseClose}.
+   */
+  get closeHeld(): boolean {
+    return this.#owedClose !== null && this.#holdCloseReply && !this.#closeReleased;
+  }
+
+  /**
+   * Lets the held close frame go: the next {@linkcode Protocol.dataToSend}
+   * queues it after what was sent before. Does nothing if none is held.
+   */
+  releaseClose(): void {
+    if (this.#owedClose !== null) this.#closeReleased = true;
+  }
+
+  /**
+   * Whether the transport is expected to close soon, as Python
+   * `websockets`' `close_expected()`: a close frame was sent or received,
+   * or the connection failed. A driver then starts its close deadline and
+   * closes the transport when it passes (RFC 6455 §7.1.1).
+   *
+   * @returns `true` from the start of the closing handshake on.
+   */
+  closeExpected(): boolean {
+    return this.#state !== ReadyState.OPEN;
+  }
+
+  /**
+   * Whether to half-close the transport (send EOF, as Python `websockets`'
+   * `SEND_EOF`) once the bytes {@linkcode Protocol.dataToSend} returned are
+   * written. RFC 6455 §7.1.1: the server closes the TCP connection first,
+   * once close frames have gone both ways; the client waits for it to. A
+   * failed connection is closed by either side after its close frame
+   * (§7.1.7). A half-close lets the peer read the close frame before the
+   * connection goes away. Returns `true` once, then `false`.
+   *
+   * @returns Whether to half-close now.
+   */
+  takeEof(): boolean {
+    if (this.#eofTaken || !this.#closeTaken || this.#state !== ReadyState.CLOSED) return false;
+    if (this.#error === undefined && !(this.role === "server" && this.#closeReceived)) return false;
+    this.#eofTaken = true;
+    return true;
   }
 
   #handle(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
@@ -605,13 +730,13 @@ export class Protocol {
       if (error instanceof RangeError) {
         throw new ProtocolError(
           "MESSAGE_TOO_BIG",
-          1009,
+          CloseCode.MessageTooBig,
           `Cannot decode message: it inflates past the limit of ${this.#maxMessageSize} bytes`,
         );
       }
       throw new ProtocolError(
         "INVALID_COMPRESSED_DATA",
-        1007,
+        CloseCode.InvalidPayload,
         `Cannot decode message: its compressed data is invalid (${(error as Error).message})`,
       );
     }
@@ -639,13 +764,17 @@ export class Protocol {
     // Throws ProtocolError (1002, or 1007 for a reason that is not UTF-8).
     const { code, reason } = parseClosePayload(frame.payload);
     const closedByPeer = this.#state === ReadyState.OPEN;
+    this.#closeReceived = true;
     if (closedByPeer) {
       // RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not
       // previously send a Close frame, the endpoint MUST send a Close frame
       // in response. (When sending a Close frame in response, the endpoint
-      // typically echos the status code it received.)"
-      const echo = code === 1005 ? undefined : code;
-      this.#frames.encode(Opcode.Close, encodeClosePayload(echo));
+      // typically echos the status code it received.)" It "MAY delay
+      // sending a Close frame until its current message is sent": the
+      // answer is owed, and queued by dataToSend() after what the
+      // application sends in reply to the messages before it.
+      const echo = code === CloseCode.NoStatusReceived ? undefined : code;
+      this.#owedClose = encodeClosePayload(echo);
       this.#sentClose = { code, reason: "" };
     }
     this.#reset();
@@ -661,7 +790,9 @@ export class Protocol {
     // by the next dataToSend(), so that replies the application sends to
     // messages that arrived before the violation still go out ahead of it.
     if (this.#state === ReadyState.OPEN) {
-      this.#pendingClose = encodeClosePayload(error.closeCode, truncateReason(error.message));
+      const reason = truncateReason(error.message);
+      this.#owedClose = encodeClosePayload(error.closeCode, reason);
+      this.#sentClose = { code: error.closeCode, reason };
     }
     this.#reset();
     events.push(this.#closed(error.closeCode, truncateReason(error.message), false, false));
@@ -691,8 +822,9 @@ export class Protocol {
   }
 
   #assertOpen(): void {
-    if (this.#state === ReadyState.OPEN || this.#pendingClose !== null) return;
-    const info = this.#closeInfo ?? this.#sentClose ?? { code: 1006, reason: "" };
+    if (this.#state === ReadyState.OPEN || this.#owedClose !== null) return;
+    const info = this.#closeInfo ?? this.#sentClose ??
+      { code: CloseCode.AbnormalClosure, reason: "" };
     throw new ClosedError(
       info.code,
       info.reason,
@@ -722,13 +854,21 @@ export class Protocol {
     const size = this.#fragmentSize;
     let offset = 0;
     while (data.length - offset > size) {
-      this.#frames.encode(opcode, data.subarray(offset, offset + size), false, rsv1);
+      this.#frames.encode(
+        opcode,
+        data.subarray(offset, offset + size),
+        rsv1 ? COMPRESSED_FRAGMENT : FRAGMENT,
+      );
       // RFC 7692 §6: RSV1 on the first frame of a message only.
       rsv1 = false;
       opcode = Opcode.Continuation;
       offset += size;
     }
-    this.#frames.encode(opcode, data.subarray(offset), fin, rsv1);
+    this.#frames.encode(
+      opcode,
+      data.subarray(offset),
+      fin ? (rsv1 ? COMPRESSED : WHOLE) : (rsv1 ? COMPRESSED_FRAGMENT : FRAGMENT),
+    );
   }
 
   /** A whole message, deflated, RSV1 on its first frame (RFC 7692 §6.1). */

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { CloseCode } from "./close_code.ts";
 import { ProtocolError } from "./errors.ts";
 
 // Below these sizes a JavaScript loop beats the TextDecoder / TextEncoder call.
@@ -26,7 +27,11 @@ const encoder = new TextEncoder();
 function invalidUtf8(): ProtocolError {
   // RFC 6455 §8.1: "the endpoint MUST _Fail the WebSocket Connection_", and
   // §7.4.1 gives 1007 for data inconsistent with the message type.
-  return new ProtocolError("INVALID_UTF8", 1007, "Cannot decode text: invalid UTF-8");
+  return new ProtocolError(
+    "INVALID_UTF8",
+    CloseCode.InvalidPayload,
+    "Cannot decode text: invalid UTF-8",
+  );
 }
 
 /**

@@ -568,7 +568,7 @@ Deno.test("encode → decode round-trips random frames across all length encodin
           const payload = randomBytes(next, size);
           const fin = f === fragments - 1;
           const frameOpcode = f === 0 ? opcode : Opcode.Continuation;
-          encoder.encode(frameOpcode, payload, fin);
+          encoder.encode(frameOpcode, payload, { fin });
           expected.push(frame(frameOpcode, payload, fin));
           if (next() < 0.2) {
             const ping = randomBytes(next, randomInt(next, 0, 125));

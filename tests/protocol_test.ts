@@ -384,7 +384,7 @@ Deno.test("Protocol does not send a second close frame when failing after its ow
 
 Deno.test("Protocol sends a fragmented message with the right opcodes", () => {
   const client = new Protocol({ role: "client" });
-  client.sendText("Hel", false);
+  client.sendText("Hel", { fin: false });
   client.ping("p");
   client.sendText("lo");
   const frames = sent(client);
@@ -397,7 +397,7 @@ Deno.test("Protocol sends a fragmented message with the right opcodes", () => {
 
 Deno.test("Protocol refuses to interleave a message of the other type into a fragmented one", () => {
   const client = new Protocol({ role: "client" });
-  client.sendBinary(new Uint8Array(1), false);
+  client.sendBinary(new Uint8Array(1), { fin: false });
   assert.throws(() => client.sendText("x"), TypeError);
   assert.throws(() => client.sendEncoded(encodeFrame(Opcode.Text, "x", { mask: true })), TypeError);
   client.sendBinary(new Uint8Array(1));

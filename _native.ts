@@ -1,9 +1,10 @@
 // Copyright 2026 the Duplex authors. MIT license.
 /**
- * The {@linkcode WebSocketConnection} interface over Deno's native
- * WebSocket, for apps that stay on `Deno.serve`: `upgradeWebSocket()` uses
- * it when the request did not come through Duplex's own server, so that
- * handler code and the hub work on both.
+ * The `Deno.serve` adapter: the {@linkcode WebSocketConnection} interface
+ * over Deno's native WebSocket, for apps that stay on `Deno.serve`.
+ * `upgradeWebSocket()` uses it when the request did not come through
+ * Duplex's own server, so that handler code and the hub work on both.
+ * Internal: the public face is server.ts.
  *
  * What Deno's socket cannot do, this cannot either: it has no receive
  * backpressure (messages queue until read), and no API to send a ping or an
@@ -13,8 +14,18 @@
  * @module
  */
 
-import { ClosedError, ConnectionError, ReadyState } from "./codec/mod.ts";
-import { BaseConnection, type ConnectionCloseInfo, type SendData } from "./connection.ts";
+import {
+  acceptUpgrade,
+  CloseCode,
+  ClosedError,
+  type PreparedMessage,
+  ReadyState,
+} from "./codec/mod.ts";
+import { ConnectionError } from "./errors.ts";
+import { BaseConnection } from "./_base_connection.ts";
+import type { ConnectionCloseInfo, SendData, WebSocketConnection } from "./connection.ts";
+import type { UpgradeOptions, UpgradeResult } from "./server.ts";
+import { rejected, webSocketUrl } from "./_util.ts";
 
 /** Options for {@linkcode NativeConnection}. */
 export interface NativeConnectionOptions {
@@ -67,7 +78,7 @@ export class NativeConnection extends BaseConnection {
       const data = event.data;
       const message = typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer);
       if (message.length > this.#maxMessageSize) {
-        socket.close(1009, "message too big");
+        socket.close(CloseCode.MessageTooBig, "message too big");
         return;
       }
       this.deliver(message);
@@ -82,7 +93,7 @@ export class NativeConnection extends BaseConnection {
     });
     socket.addEventListener("close", (event) => {
       if (this.readyState === ReadyState.CONNECTING) {
-        this.markNeverOpened(error ?? new ClosedError(1006, ""));
+        this.markNeverOpened(error ?? new ClosedError(CloseCode.AbnormalClosure, ""));
       }
       const info: ConnectionCloseInfo = {
         code: event.code,
@@ -91,7 +102,7 @@ export class NativeConnection extends BaseConnection {
         closedByPeer: !this.#closing,
       };
       if (this.#terminated !== undefined) {
-        info.code = 1006;
+        info.code = CloseCode.AbnormalClosure;
         info.wasClean = false;
         info.error = this.#terminated;
       } else if (!event.wasClean) {
@@ -129,19 +140,24 @@ export class NativeConnection extends BaseConnection {
     if (state !== WebSocket.OPEN || this.#closing) {
       const result = this.result;
       const error = new ClosedError(
-        result?.code ?? 1006,
+        result?.code ?? CloseCode.AbnormalClosure,
         result?.reason ?? "",
         "Cannot send: the WebSocket is closing or closed",
       );
-      return handledRejection(error);
+      return rejected(error);
     }
     this.#socket.send(data as string | ArrayBufferLike | ArrayBufferView<ArrayBuffer>);
     if (this.#socket.bufferedAmount <= this.#highWaterMark) return Promise.resolve();
     return this.#drained();
   }
 
+  sendPrepared(message: PreparedMessage): Promise<void> {
+    // Deno's socket frames every message itself.
+    return this.send(message.data);
+  }
+
   ping(): Promise<number> {
-    return handledRejection(
+    return rejected(
       new DOMException(
         "Cannot ping: Deno's native WebSocket has no ping API (use idleTimeout)",
         "NotSupportedError",
@@ -150,7 +166,7 @@ export class NativeConnection extends BaseConnection {
   }
 
   pong(): Promise<void> {
-    return handledRejection(
+    return rejected(
       new DOMException("Cannot pong: Deno's native WebSocket has no pong API", "NotSupportedError"),
     );
   }
@@ -195,8 +211,45 @@ export class NativeConnection extends BaseConnection {
   }
 }
 
-function handledRejection<T>(error: Error): Promise<T> {
-  const promise = Promise.reject(error);
-  promise.catch(() => {});
-  return promise;
+/**
+ * upgradeWebSocket() inside a real Deno.serve handler: the same validation
+ * and policy as Duplex's own server (acceptUpgrade), then Deno's socket.
+ */
+export function upgradeNative(request: Request, options: UpgradeOptions): UpgradeResult {
+  if (options.receiveHighWaterMark !== undefined) {
+    throw new TypeError(
+      "Cannot upgrade: receiveHighWaterMark needs Duplex's own server; Deno's socket has no receive backpressure",
+    );
+  }
+  // The same checks and choices as on Duplex's own server; Deno's socket
+  // negotiates no extension, so compression is left out.
+  const { protocol } = acceptUpgrade(request, {
+    protocol: options.protocol,
+    allowedOrigins: options.allowedOrigins,
+  });
+  const keepalive = options.keepalive;
+  const idleTimeout = keepalive !== undefined
+    ? Math.max(1, Math.ceil(keepalive.pingInterval / 1000))
+    : options.idleTimeout;
+  const upgraded = Deno.upgradeWebSocket(request, {
+    ...(protocol !== "" ? { protocol } : {}),
+    ...(idleTimeout !== undefined ? { idleTimeout } : {}),
+  });
+  const headers = new Headers(options.headers);
+  for (const [name, value] of headers) upgraded.response.headers.append(name, value);
+  let connection: NativeConnection | undefined;
+  return {
+    response: upgraded.response,
+    get socket(): globalThis.WebSocket {
+      return upgraded.socket;
+    },
+    get connection(): WebSocketConnection {
+      return connection ??= new NativeConnection(upgraded.socket, {
+        url: webSocketUrl(request.url),
+        headers: request.headers,
+        ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+        ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
+      });
+    },
+  };
 }
