@@ -72,15 +72,13 @@ export {
   encodeFrame,
   type EncodeFrameOptions,
   type Frame,
-  FrameDecoder,
-  type FrameDecoderOptions,
   FrameEncoder,
   type FrameEncoderOptions,
   type FrameFlags,
   Opcode,
-  type PartialFrame,
   type Role,
 } from "./frame.ts";
+export { FrameDecoder, type FrameDecoderOptions, type PartialFrame } from "./frame_decoder.ts";
 export {
   type CloseInfo,
   type Message,

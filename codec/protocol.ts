@@ -18,12 +18,12 @@ import {
   DEFAULT_MAX_FRAGMENTS,
   DEFAULT_MAX_MESSAGE_SIZE,
   type Frame,
-  FrameDecoder,
   FrameEncoder,
   type FrameFlags,
   Opcode,
   type Role,
 } from "./frame.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
 import type { PreparedMessage } from "./prepared.ts";
 import { decodeUtf8, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
 import { DEFAULT_COMPRESSION_THRESHOLD, type MessageCompressor } from "./deflate.ts";
