@@ -521,9 +521,9 @@ export class SocketConnection extends BaseConnection {
       }
     }
     // Replies go out in a microtask, together with whatever else this turn
-    // sends. Flushing here at once was measured: p50 latency ~8% lower, but
-    // pipelined peers fall into one write per message (64 connections:
-    // 1.4M -> 0.9M messages/s), so the batch wins.
+    // sends: flushing here at once lowers latency a little, but pipelined
+    // peers then fall into one write per message, which costs far more
+    // (bench/RESULTS.md, "Design measurements").
     if (protocol.bufferedAmount > 0) this.#queued();
   }
 

@@ -17,7 +17,8 @@ import { deflateFor } from "./_deflate.ts";
 import { type OpenInfo, SocketConnection } from "./_socket.ts";
 import type { UpgradeOptions, UpgradeResult } from "./server.ts";
 import { webSocketUrl } from "./_util.ts";
-import { type WebSocket, wrapConnection } from "./websocket.ts";
+import type { WebSocket } from "./websocket.ts";
+import { wrapConnection } from "./_adopt.ts";
 
 export interface RequestContext {
   version: string;
@@ -46,7 +47,8 @@ export const pendingUpgrades = new WeakMap<Response, PendingUpgrade>();
  * Drops an upgraded request's entries. A WeakMap would drop them too, but
  * only at a full garbage collection: until then the entries, and the head,
  * fields and upgrade state they hold, outlive every young-generation
- * collection (measured: about 2 KiB of RSS per idle connection at 5,000).
+ * collection, at a cost in RSS per idle connection (bench/RESULTS.md,
+ * "Design measurements").
  */
 export function forget(request: Request, response: Response): void {
   forgetRequest(request);

@@ -427,6 +427,16 @@ await Deno.writeTextFile(
   `${args.out}/peers-${stamp}.json`,
   JSON.stringify({ date, machine, runs: RUNS, duration: DURATION, results: raw }, null, 2),
 );
-await Deno.writeTextFile(args.summary, report);
+// Keep the hand-written sections that follow the generated report (they
+// start at "## Design measurements").
+let kept = "";
+try {
+  const previous = await Deno.readTextFile(args.summary);
+  const at = previous.indexOf("\n## Design measurements");
+  if (at >= 0) kept = previous.slice(at);
+} catch {
+  // No previous summary.
+}
+await Deno.writeTextFile(args.summary, report.trimEnd() + "\n" + kept);
 console.log(report);
 console.error(`Wrote ${args.out}/peers-${stamp}.{md,svg,json} and ${args.summary}`);

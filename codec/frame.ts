@@ -230,7 +230,8 @@ const LARGE_BUFFER = 256 * 1024 + 16;
 // Payloads up to this size are copied next to their header (and masked, for
 // a client) so that each batch of frames is one write: without writev, a
 // separate header write costs a system call and a TCP segment, which outweigh
-// the copy (64 KiB: ~4 µs). A server sends larger payloads by reference.
+// the copy (see "Design measurements" in bench/RESULTS.md). A server sends
+// larger payloads by reference.
 const COPY_LIMIT = 256 * 1024;
 // Pre-encoded frames (a broadcast shared by many connections) are copied only
 // when small; larger ones are shared by reference.

@@ -77,8 +77,8 @@ export function maskRange(
     return;
   }
   // Byte-wise up to the first 8-aligned address, then 64-bit words: V8
-  // compiles BigUint64Array XOR to plain 64-bit operations, which measured
-  // twice as fast as 32-bit words from 1 KiB up (bench/codec_bench.ts).
+  // compiles BigUint64Array XOR to plain 64-bit operations, faster than
+  // 32-bit words from 1 KiB up (bench/codec_bench.ts; bench/RESULTS.md).
   const alignedStart = start + ((8 - ((data.byteOffset + start) & 7)) & 7);
   for (let i = start; i < alignedStart; i++) data[i]! ^= keyRing[(i + s) & 3]!;
   // The key as it lines up with the aligned words: byte j of each word is
