@@ -11,35 +11,12 @@
 import { type Message, ReadyState, utf8Length } from "./codec/mod.ts";
 import { type ConnectOptions, startClient } from "./_client.ts";
 import type { ConnectionCloseInfo, ConnectionListener, WebSocketConnection } from "./connection.ts";
+import { Adoption } from "./_adopt.ts";
 
 /** Options for the {@linkcode WebSocket} constructor: Deno's, plus all of `connect()`'s. */
 export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
   /** Subprotocols to offer, in order of preference. */
   protocols?: string | string[];
-}
-
-/**
- * What a server passes the constructor to wrap a connection it has, instead
- * of options: a class of this module's own, so no caller can make one.
- */
-class Adoption {
-  constructor(readonly connection: WebSocketConnection, readonly binaryType: BinaryType) {}
-}
-
-/**
- * Wraps a connection in a WHATWG `WebSocket` (as `upgradeWebSocket()` does
- * for server sockets). The wrapper takes the connection's messages: use one
- * or the other.
- *
- * @param connection The connection.
- * @param binaryType The initial `binaryType`; servers use `"arraybuffer"`, as Deno does.
- * @returns The WebSocket.
- */
-export function wrapConnection(
-  connection: WebSocketConnection,
-  binaryType: BinaryType = "arraybuffer",
-): WebSocket {
-  return new WebSocket(connection.url, new Adoption(connection, binaryType) as WebSocketOptions);
 }
 
 /**
