@@ -106,11 +106,7 @@ export class DuplexServer implements Server {
   shutdown(): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
-      try {
-        this.#listener.close();
-      } catch {
-        // Already closed.
-      }
+      closeQuietly(this.#listener);
       for (const [conn, state] of this.#conns) {
         if (state.idle) closeQuietly(conn);
       }

@@ -25,7 +25,15 @@ import { ConnectionError, TimeoutError } from "./errors.ts";
 import { BaseConnection, callSafely } from "./_base_connection.ts";
 import type { ConnectionCloseInfo, ConnectionOptions, SendData } from "./connection.ts";
 import { KeepaliveClock } from "./_keepalive.ts";
-import { handled, handledResolvers, rejected, transportError, viewOf, writeAll } from "./_util.ts";
+import {
+  closeQuietly,
+  handled,
+  handledResolvers,
+  rejected,
+  transportError,
+  viewOf,
+  writeAll,
+} from "./_util.ts";
 
 /** What a completed opening handshake settled. */
 export interface OpenInfo {
@@ -715,11 +723,7 @@ export class SocketConnection extends BaseConnection {
     this.#clock?.leave(this);
     this.#clock = null;
     this.#closeTimer = undefined;
-    try {
-      this.#conn?.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(this.#conn);
     const result: ConnectionCloseInfo = error === undefined || info.wasClean
       ? { ...info }
       : { ...info, error };
