@@ -559,6 +559,9 @@ export class Protocol {
    * @throws {TypeError} If a fragmented message is being sent.
    */
   sendPrepared(message: PreparedMessage): void {
+    if (this.#sendingType !== 0) {
+      throw new TypeError("Cannot send a prepared message: a fragmented message is in progress");
+    }
     if (this.role === "client" || message.payload.length > this.#fragmentSize) {
       this.send(message.data);
       return;

@@ -407,11 +407,13 @@ function chooseProtocol(offered: readonly string[], choice: ProtocolChoice | und
  * §10.2: the `Origin` header protects against cross-site use from browsers).
  */
 function checkOrigin(origin: string | null, allowed: OriginPolicy | undefined): void {
-  if (allowed === undefined || origin === null) return;
+  if (allowed === undefined) return;
+  // A malformed policy fails at the first request, with an Origin or not.
+  checkOriginPolicy(allowed);
+  if (origin === null) return;
   if (typeof allowed === "function") {
     if (allowed(origin)) return;
   } else {
-    checkOriginPolicy(allowed);
     const normalized = normalizeOrigin(origin);
     for (const entry of allowed) {
       if (entry === "*" || (normalized !== null && normalizeOrigin(entry) === normalized)) return;
@@ -436,7 +438,10 @@ function normalizeOrigin(origin: string): string | null {
   } catch {
     return null;
   }
-  if (url.host === "" || (url.pathname !== "/" && url.pathname !== "") || url.search !== "") {
+  if (
+    url.host === "" || (url.pathname !== "/" && url.pathname !== "") || url.search !== "" ||
+    url.hash !== "" || origin.includes("#") || url.username !== "" || url.password !== ""
+  ) {
     return null;
   }
   return `${url.protocol}//${url.host}`;
