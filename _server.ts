@@ -35,6 +35,23 @@ import type { ServeHandler, ServeHandlerInfo, ServeOptions, Server } from "./ser
 import { closeQuietly, writeAll } from "./_util.ts";
 
 const EMPTY = new Uint8Array(0);
+// The console hears of failed accepts at most this often (ms).
+const ACCEPT_LOG_INTERVAL = 10_000;
+
+/**
+ * How long to wait before accepting again after `failures` failed accepts
+ * in a row: out of descriptors (EMFILE, ENFILE), from 10 ms doubling to
+ * 1 s, since accepting fails until a connection closes; a client that reset
+ * first is no reason to wait, unless failures keep coming (then from 1 ms,
+ * doubling to 100 ms).
+ */
+export function acceptBackoff(error: unknown, failures: number): number {
+  const message = error instanceof Error ? error.message : String(error);
+  const exhausted = /EMFILE|ENFILE|too many open files|os error 2[34]\b/i.test(message);
+  if (exhausted) return Math.min(1000, 10 * 2 ** Math.min(failures - 1, 7));
+  if (failures <= 1) return 0;
+  return Math.min(100, 2 ** Math.min(failures - 2, 7));
+}
 
 /** The response that refuses an upgrade, as a handler returns it. */
 export function rejectionResponse(error: HandshakeError): Response {
@@ -61,6 +78,11 @@ export class DuplexServer implements Server {
   readonly #finished = Promise.withResolvers<void>();
   #tasks = 0;
   #accepting = true;
+  // Failed accepts: counted, reported, and survived.
+  #acceptErrors = 0;
+  #acceptErrorsLogged = 0;
+  #lastAcceptLog = -Infinity;
+  #wake: (() => void) | null = null;
   #shuttingDown = false;
 
   constructor(options: ServeOptions, handler: ServeHandler) {
@@ -107,6 +129,7 @@ export class DuplexServer implements Server {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
       closeQuietly(this.#listener);
+      this.#wake?.();
       for (const [conn, state] of this.#conns) {
         if (state.idle) closeQuietly(conn);
       }
@@ -124,20 +147,79 @@ export class DuplexServer implements Server {
     return this.shutdown();
   }
 
+  /**
+   * Accepts until shutdown() or the abort signal, and nothing else: a
+   * failed accept (a client that reset before it was taken, ENOTCONN or
+   * ECONNABORTED; out of descriptors, EMFILE or ENFILE) is reported and
+   * accepting resumes, after a pause that grows while accepts keep failing
+   * (so that a full descriptor table is not spun on), as Deno.serve does.
+   */
   async #acceptLoop(): Promise<void> {
-    try {
-      for await (const conn of this.#listener) {
-        if (this.#shuttingDown) {
-          closeQuietly(conn);
-          continue;
-        }
-        this.#track(this.#serveConn(conn));
+    let failures = 0;
+    while (!this.#shuttingDown) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#shuttingDown) break;
+        this.#acceptErrors++;
+        this.#reportAcceptError(error);
+        failures++;
+        await this.#pause(acceptBackoff(error, failures));
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      failures = 0;
+      if (this.#shuttingDown) {
+        closeQuietly(conn);
+        break;
+      }
+      this.#track(this.#serveConn(conn));
     }
     this.#accepting = false;
     this.#maybeFinished();
+  }
+
+  /** Waits before the next accept; shutdown() cuts the wait short. */
+  #pause(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * A failed accept goes to `onError` (its response is not used), or else
+   * to the console, at most once per interval, with the count since.
+   */
+  #reportAcceptError(error: unknown): void {
+    const onError = this.#options.onError;
+    if (onError !== undefined) {
+      try {
+        Promise.resolve(onError(error)).catch(() => {});
+      } catch {
+        // The application's hook failed: accepting goes on regardless.
+      }
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#lastAcceptLog < ACCEPT_LOG_INTERVAL) return;
+    this.#lastAcceptLog = now;
+    const count = this.#acceptErrors - this.#acceptErrorsLogged;
+    this.#acceptErrorsLogged = this.#acceptErrors;
+    const failures = count === 1 ? "1 failure" : `${count} failures`;
+    console.error(
+      `Cannot accept a connection (${failures} since the last report, ` +
+        `${this.#acceptErrors} in all); accepting goes on:`,
+      error,
+    );
   }
 
   #track(task: Promise<void>): void {

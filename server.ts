@@ -68,7 +68,13 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Called once listening. Default: print the URL. */
   onListen?: (addr: Deno.NetAddr) => void;
-  /** Turns a handler's exception into a response. Default: log it, answer 500. */
+  /**
+   * Turns a handler's exception into a response. Default: log it, answer
+   * 500. It also hears of a connection that could not be accepted (a client
+   * that reset before it was taken, or no file descriptors left); its
+   * response is then not used, and the server goes on accepting. Without
+   * it, those failures are logged at most once every 10 s, with a count.
+   */
   onError?: (error: unknown) => Response | Promise<Response>;
   /** A PEM certificate chain: with `key`, serve over TLS (`Deno.listenTls`). */
   cert?: string;
