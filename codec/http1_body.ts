@@ -13,6 +13,8 @@ import { badRequest } from "./_head_text.ts";
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
+// The first buffer for a body of unknown length.
+const MIN_CAPACITY = 1024;
 
 /** How a message body is delimited (RFC 7230 §3.3.3). */
 export type BodyFraming =
@@ -135,7 +137,9 @@ export class BodyDecoder {
   readonly #framing: BodyFraming;
   readonly #maxSize: number;
   readonly #truncate: boolean;
-  #parts: Uint8Array[] = [];
+  // The body so far, in one buffer that grows by doubling (capped at the
+  // limit): memory stays within twice the body, however it was chunked.
+  #buffer: Uint8Array = EMPTY;
   #size = 0;
   #done: boolean;
   #rest: Uint8Array = EMPTY;
@@ -168,16 +172,7 @@ export class BodyDecoder {
 
   /** The body received so far (or kept, when truncating). */
   get body(): Uint8Array {
-    if (this.#parts.length !== 1) {
-      const body = new Uint8Array(Math.min(this.#size, this.#maxSize));
-      let offset = 0;
-      for (const part of this.#parts) {
-        body.set(part, offset);
-        offset += part.length;
-      }
-      this.#parts = [body];
-    }
-    return this.#parts[0]!;
+    return this.#buffer.subarray(0, this.#size);
   }
 
   /** Bytes that followed the body in the last chunk, once it is done. */
@@ -239,8 +234,21 @@ export class BodyDecoder {
       if (room <= 0) return;
       bytes = bytes.subarray(0, room);
     }
-    this.#parts.push(bytes.slice());
-    this.#size += bytes.length;
+    const size = this.#size + bytes.length;
+    if (size > this.#buffer.length) this.#grow(size);
+    this.#buffer.set(bytes, this.#size);
+    this.#size = size;
+  }
+
+  /** Room for `size` bytes: doubling, never past the limit or a declared length. */
+  #grow(size: number): void {
+    const cap = this.#framing.kind === "length"
+      ? Math.min(this.#framing.length, this.#maxSize)
+      : this.#maxSize;
+    const capacity = Math.max(size, Math.min(Math.max(this.#buffer.length * 2, MIN_CAPACITY), cap));
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#buffer.subarray(0, this.#size));
+    this.#buffer = grown;
   }
 
   #tooLarge(): never {
