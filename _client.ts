@@ -129,7 +129,10 @@ async function handshake(
     }
     if (cancelled !== undefined) throw cancelled;
     await writeAll(conn, serializeRequestHead("GET", target.resource, request.headers));
-    const reader = new HttpHeadReader({ maxHeadSize: options.maxHeadSize ?? 16 * 1024 });
+    const reader = new HttpHeadReader({
+      message: "response",
+      maxHeadSize: options.maxHeadSize ?? 16 * 1024,
+    });
     const buffer = new Uint8Array(16 * 1024);
     const head = await readHead(conn, reader, buffer, EMPTY).catch((error) => {
       // Cut short mid-head: the server closed the connection, as before a byte.

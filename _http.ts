@@ -137,6 +137,7 @@ export async function readRequest(
   onFirstByte: () => void,
 ): Promise<ReceivedRequest | null> {
   const reader = new HttpHeadReader({
+    message: "request",
     maxHeadSize: options.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE,
     maxStartLineLength: options.maxRequestLineLength ?? DEFAULT_MAX_HEAD_SIZE,
   });

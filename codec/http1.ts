@@ -26,6 +26,7 @@ import {
   requestHeadText,
 } from "./_head_text.ts";
 import { isHeaderValue, isToken } from "./headers.ts";
+import { positiveLimit } from "./_validate.ts";
 
 /** Limits for {@linkcode HttpHeadReader}. */
 export interface HttpHeadLimits {
@@ -37,6 +38,18 @@ export interface HttpHeadLimits {
   maxHeaderCount?: number;
 }
 
+/** Options for {@linkcode HttpHeadReader}. */
+export interface HttpHeadReaderOptions extends HttpHeadLimits {
+  /**
+   * The head expected: with `"request"` or `"response"`, a start line that
+   * cannot be a request line (or a status line) fails at its first wrong
+   * byte, such as a TLS ClientHello sent to a plain HTTP port, instead of
+   * waiting for a line end that may never come. Errors reading a response
+   * have status 0: its status is unknown. Default: any head.
+   */
+  message?: "request" | "response";
+}
+
 /** The default limit on a message head's size: 8 KiB. */
 export const DEFAULT_MAX_HEAD_SIZE = 8 * 1024;
 /** The default limit on the number of header fields: 100. */
@@ -45,6 +58,9 @@ export const DEFAULT_MAX_HEADER_COUNT: number = HEADER_COUNT;
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
+const HTAB = 0x09;
+const DEL = 0x7f;
+const HTTP_SLASH = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -68,6 +84,7 @@ const EMPTY = new Uint8Array(0);
 export class HttpHeadReader {
   readonly #maxHeadSize: number;
   readonly #maxStartLineLength: number;
+  readonly #message: "request" | "response" | undefined;
   #buffer: Uint8Array = EMPTY;
   #length = 0;
   // How far the buffer has been scanned, and whether a line has ended yet.
@@ -80,9 +97,24 @@ export class HttpHeadReader {
    *
    * @param limits The size limits.
    */
-  constructor(limits: HttpHeadLimits = {}) {
-    this.#maxHeadSize = limits.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE;
-    this.#maxStartLineLength = limits.maxStartLineLength ?? DEFAULT_MAX_HEAD_SIZE;
+  constructor(options: HttpHeadReaderOptions = {}) {
+    this.#maxHeadSize = positiveLimit(
+      "maxHeadSize",
+      options.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE,
+      "head reader",
+    );
+    this.#maxStartLineLength = positiveLimit(
+      "maxStartLineLength",
+      options.maxStartLineLength ?? DEFAULT_MAX_HEAD_SIZE,
+      "head reader",
+    );
+    const message = options.message;
+    if (message !== undefined && message !== "request" && message !== "response") {
+      throw new TypeError(
+        `Invalid message: expected "request" or "response", got ${JSON.stringify(message)}`,
+      );
+    }
+    this.#message = message;
   }
 
   /** The bytes gathered so far. */
@@ -131,43 +163,82 @@ export class HttpHeadReader {
    * head if it is complete (a view of `buffer`), else `undefined`.
    */
   #scan(buffer: Uint8Array, length: number): Uint8Array | undefined {
-    for (let i = this.#scanned; i < length; i++) {
+    // Bytes past the head's limit are never looked at: each outcome (a head,
+    // 400, 414, 431) is decided at one byte position, however the bytes were
+    // split into chunks.
+    const end = Math.min(length, this.#maxHeadSize);
+    let i = this.#scanned;
+    if (!this.#startLineDone) i = this.#scanStartLine(buffer, i, end);
+    for (; i < end; i++) {
       if (buffer[i] !== LF) continue;
-      if (i === 0 || buffer[i - 1] !== CR) {
-        badRequest("BARE_LF", "a line ends with LF instead of CRLF");
-      }
-      if (!this.#startLineDone) {
-        this.#startLineDone = true;
-        if (i - 1 > this.#maxStartLineLength) this.#tooLong();
-      }
+      if (buffer[i - 1] !== CR) this.#fail("BARE_LF", "a line ends with LF instead of CRLF");
       // CRLF CRLF ends the head.
-      if (i >= 3 && buffer[i - 2] === LF) {
-        const end = i + 1;
-        if (end > this.#maxHeadSize) this.#tooLarge();
-        this.#rest = end < length ? buffer.slice(end, length) : EMPTY;
+      if (buffer[i - 2] === LF) {
+        const headEnd = i + 1;
+        this.#rest = headEnd < length ? buffer.slice(headEnd, length) : EMPTY;
         this.#scanned = length;
         this.#length = length;
-        return buffer.subarray(0, end);
+        return buffer.subarray(0, headEnd);
       }
     }
-    this.#scanned = length;
-    // The first line so far, without a CR that may be the start of its CRLF.
-    const lineSoFar = length - (buffer[length - 1] === CR ? 1 : 0);
-    if (!this.#startLineDone && lineSoFar > this.#maxStartLineLength) this.#tooLong();
-    if (length > this.#maxHeadSize) this.#tooLarge();
+    this.#scanned = end;
+    if (length > this.#maxHeadSize) {
+      this.#fail("HEAD_TOO_LARGE", `the head is larger than ${this.#maxHeadSize} bytes`, 431);
+    }
     return undefined;
   }
 
-  #tooLong(): never {
-    badRequest(
-      "START_LINE_TOO_LONG",
-      `the first line is longer than ${this.#maxStartLineLength} bytes`,
-      414,
+  /**
+   * Scans the start line from `i`, byte by byte, and returns where it
+   * stopped: past the line's LF, or at `end`. A byte that cannot be part of
+   * a request line (or of a status line, for a response) fails at once, so
+   * that a TLS ClientHello or other binary sent to an HTTP port is answered
+   * with 400 rather than after the request deadline.
+   */
+  #scanStartLine(buffer: Uint8Array, i: number, end: number): number {
+    const max = this.#maxStartLineLength;
+    const response = this.#message === "response";
+    for (; i < end; i++) {
+      const byte = buffer[i]!;
+      if (byte === LF) {
+        if (i === 0 || buffer[i - 1] !== CR) {
+          this.#fail("BARE_LF", "a line ends with LF instead of CRLF");
+        }
+        this.#startLineDone = true;
+        return i + 1;
+      }
+      // Past the LF, the line holds bytes 0 to i (or to i - 1 if this is its CR).
+      if (byte === CR ? i > max : i >= max) {
+        this.#fail("START_LINE_TOO_LONG", `the first line is longer than ${max} bytes`, 414);
+      }
+      if (this.#message === undefined) continue;
+      // A CR that does not end the line.
+      if (i > 0 && buffer[i - 1] === CR) this.#notHttp(i - 1, CR);
+      if (byte === CR) continue;
+      if (response) {
+        // status-line: "HTTP/" version SP status SP reason (HTAB, SP, VCHAR, obs-text).
+        if (i < 5 ? byte !== HTTP_SLASH[i] : byte < SP && byte !== HTAB || byte === DEL) {
+          this.#notHttp(i, byte);
+        }
+      } else if (byte <= SP ? byte !== SP || i === 0 : byte >= DEL) {
+        // request-line: method SP target SP version, all visible ASCII.
+        this.#notHttp(i, byte);
+      }
+    }
+    return i;
+  }
+
+  #notHttp(at: number, value: number): never {
+    const what = this.#message === "response" ? "status line" : "request line";
+    this.#fail(
+      this.#message === "response" ? "INVALID_STATUS_LINE" : "INVALID_REQUEST_LINE",
+      `byte ${at} of the ${what} is 0x${value.toString(16).padStart(2, "0")}, which cannot be HTTP`,
     );
   }
 
-  #tooLarge(): never {
-    badRequest("HEAD_TOO_LARGE", `the head is larger than ${this.#maxHeadSize} bytes`, 431);
+  /** A response's status is unknown (0) until its head has been read. */
+  #fail(code: string, message: string, status = 400): never {
+    badRequest(code, message, this.#message === "response" ? 0 : status);
   }
 }
 

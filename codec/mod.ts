@@ -152,6 +152,7 @@ export {
   DEFAULT_MAX_HEADER_COUNT,
   type HttpHeadLimits,
   HttpHeadReader,
+  type HttpHeadReaderOptions,
   parseRequestHead,
   parseResponseHead,
   type RequestHead,

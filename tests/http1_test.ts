@@ -12,8 +12,10 @@ import {
   bodyFraming,
   DEFAULT_MAX_HEAD_SIZE,
   DEFAULT_MAX_HEADER_COUNT,
+  HandshakeError,
   type HttpHeadLimits,
   HttpHeadReader,
+  type HttpHeadReaderOptions,
   parseRequestHead,
   parseResponseHead,
   serializeRequestHead,
@@ -982,4 +984,168 @@ Deno.test("BodyDecoder answers 400 for a bare LF in chunked coding", () => {
       "BARE_LF",
     );
   }
+});
+
+/** What a reader makes of `data` pushed in `pieces`: the head's length, "more", or status and code. */
+function outcome(pieces: Uint8Array[], options: HttpHeadReaderOptions): string {
+  const reader = new HttpHeadReader(options);
+  try {
+    for (const piece of pieces) {
+      const head = reader.push(piece);
+      if (head !== undefined) return `head ${head.length}`;
+    }
+    return "more";
+  } catch (error) {
+    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${error}`);
+    return `${error.status} ${error.code}`;
+  }
+}
+
+Deno.test("HttpHeadReader refuses bytes that cannot start a request at the first one, with 400", () => {
+  // A TLS ClientHello's record header, and other binary, with no line end in sight.
+  const cases: [Uint8Array, string][] = [
+    [new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc]), "0x16"],
+    [bytes("GET /\x00"), "0x00"],
+    [bytes(" GET / HTTP/1.1"), "0x20"],
+    [new Uint8Array([0x47, 0x45, 0x54, 0x20, 0x2f, 0xc3, 0xa9]), "0xc3"],
+    [bytes("GET /\tx HTTP/1.1"), "0x09"],
+    [bytes("GET /\rx HTTP/1.1"), "0x0d"],
+    [bytes("GET /\x7f"), "0x7f"],
+  ];
+  for (const [data, byte] of cases) {
+    const error = assertHandshakeError(
+      () => new HttpHeadReader({ message: "request" }).push(data),
+      400,
+      "INVALID_REQUEST_LINE",
+    );
+    assert.match(error.message, new RegExp(`is ${byte}, which cannot be HTTP`));
+  }
+  // Without a message kind, the reader waits for a line end, as before.
+  assert.equal(new HttpHeadReader().push(cases[0]![0]), undefined);
+  // A well-formed request still reads.
+  const head = bytes("GET /chat?a=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+  assert.equal(new HttpHeadReader({ message: "request" }).push(head)?.length, head.length);
+});
+
+Deno.test("HttpHeadReader refuses a response that does not start with HTTP/, with status 0", () => {
+  assertHandshakeError(
+    () => new HttpHeadReader({ message: "response" }).push(bytes("SSH-2.0-OpenSSH")),
+    0,
+    "INVALID_STATUS_LINE",
+  );
+  // A reason phrase may hold tabs and obs-text.
+  const head = new Uint8Array([...bytes("HTTP/1.1 200 O\tK"), 0xe9, ...bytes("\r\n\r\n")]);
+  assert.equal(new HttpHeadReader({ message: "response" }).push(head)?.length, head.length);
+  // Reading a response, a limit or a bare LF leaves the status unknown: 0.
+  assertHandshakeError(
+    () =>
+      new HttpHeadReader({ message: "response", maxHeadSize: 40 }).push(
+        bytes(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n`),
+      ),
+    0,
+    "HEAD_TOO_LARGE",
+  );
+  assertHandshakeError(
+    () => new HttpHeadReader({ message: "response" }).push(bytes("HTTP/1.1 101 OK\nX: y\r\n\r\n")),
+    0,
+    "BARE_LF",
+  );
+});
+
+Deno.test("HttpHeadReader decides 400, 414 and 431 at one byte, however TCP split the bytes", () => {
+  const long = "GET /" + "a".repeat(60) + " HTTP/1.1";
+  const cases: [string, HttpHeadReaderOptions][] = [
+    // A bare LF past the start line's limit: 414, the limit comes first.
+    [`${long}\nHost: a\r\n\r\n`, { maxStartLineLength: 20 }],
+    // A bare LF before it: 400.
+    ["GET / HTTP/1.1\nHost: a\r\n\r\n", { maxStartLineLength: 20 }],
+    // A bare LF past the head's limit: 431.
+    [`GET / HTTP/1.1\r\nHost: a\r\nX: ${"b".repeat(40)}\n\r\n`, { maxHeadSize: 40 }],
+    // A bare LF before the head's limit: 400.
+    [`GET / HTTP/1.1\r\nX:\nHost: a\r\n${"c".repeat(60)}\r\n\r\n`, { maxHeadSize: 40 }],
+    // Both limits: the one reached first.
+    [`${long}\r\nHost: a\r\n\r\n`, { maxStartLineLength: 30, maxHeadSize: 20 }],
+    [`${long}\r\nHost: a\r\n\r\n`, { maxStartLineLength: 10, maxHeadSize: 20 }],
+    // A head that ends exactly at the limit, and one that ends a byte past it.
+    ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", { maxHeadSize: 27 }],
+    ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", { maxHeadSize: 26 }],
+    // Garbage after a valid start of line.
+    ["GET /a\x01b HTTP/1.1\r\n\r\n", {}],
+  ];
+  const next = random(7);
+  for (const [head, limits] of cases) {
+    for (const message of [undefined, "request"] as const) {
+      const options = message === undefined ? limits : { ...limits, message };
+      const data = bytes(head);
+      const whole = outcome([data], options);
+      const byByte = outcome([...data].map((byte) => new Uint8Array([byte])), options);
+      assert.equal(byByte, whole, `${JSON.stringify(head)} byte by byte`);
+      for (let trial = 0; trial < 50; trial++) {
+        const offsets = [0, 0, 0].map(() => Math.floor(next() * data.length)).sort((a, b) => a - b);
+        assert.equal(
+          outcome(cut(data, offsets), options),
+          whole,
+          `${JSON.stringify(head)} cut at ${offsets}`,
+        );
+      }
+    }
+  }
+  const expect = (head: string, limits: HttpHeadReaderOptions) => outcome([bytes(head)], limits);
+  assert.equal(
+    expect(`${long}\nHost: a\r\n\r\n`, { maxStartLineLength: 20 }),
+    "414 START_LINE_TOO_LONG",
+  );
+  assert.equal(expect("GET / HTTP/1.1\nHost: a\r\n\r\n", {}), "400 BARE_LF");
+  assert.equal(
+    expect(`GET / HTTP/1.1\r\nHost: a\r\nX: ${"b".repeat(40)}\n\r\n`, { maxHeadSize: 40 }),
+    "431 HEAD_TOO_LARGE",
+  );
+  assert.equal(
+    expect(`${long}\r\n\r\n`, { maxStartLineLength: 30, maxHeadSize: 20 }),
+    "431 HEAD_TOO_LARGE",
+  );
+  assert.equal(
+    expect(`${long}\r\n\r\n`, { maxStartLineLength: 10, maxHeadSize: 20 }),
+    "414 START_LINE_TOO_LONG",
+  );
+  assert.equal(expect("GET / HTTP/1.1\r\nHost: a\r\n\r\n", { maxHeadSize: 27 }), "head 27");
+  assert.equal(
+    expect("GET / HTTP/1.1\r\nHost: a\r\n\r\n", { maxHeadSize: 26 }),
+    "431 HEAD_TOO_LARGE",
+  );
+  assert.equal(
+    expect("GET /a\x01b HTTP/1.1\r\n\r\n", { message: "request" }),
+    "400 INVALID_REQUEST_LINE",
+  );
+});
+
+Deno.test("HttpHeadReader refuses limits that are not positive whole numbers, and an unknown message kind", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new HttpHeadReader({ maxHeadSize: bad }), RangeError);
+    assert.throws(() => new HttpHeadReader({ maxStartLineLength: bad }), RangeError);
+  }
+  assert.throws(
+    () => new HttpHeadReader({ message: "bogus" as "request" }),
+    /Invalid message: expected "request" or "response"/,
+  );
+});
+
+Deno.test("BodyDecoder keeps a body sent in 1-byte chunks in one buffer, at most twice its size", () => {
+  const size = 100_000;
+  const encoder = new TextEncoder();
+  const chunk = encoder.encode("1\r\nx\r\n");
+  const decoder = new BodyDecoder({ kind: "chunked" }, { maxSize: 1024 * 1024 });
+  for (let i = 0; i < size; i++) decoder.push(chunk);
+  decoder.push(encoder.encode("0\r\n\r\n"));
+  assert.equal(decoder.done, true);
+  const body = decoder.body;
+  assert.equal(body.length, size);
+  assert.ok(body.buffer.byteLength <= 2 * size, `a ${body.buffer.byteLength}-byte buffer`);
+  assert.ok(body.every((byte) => byte === 0x78));
+  // A declared length is never overshot.
+  const fixed = new BodyDecoder({ kind: "length", length: 3000 }, { maxSize: 1024 * 1024 });
+  for (let i = 0; i < 3000; i++) fixed.push(new Uint8Array([i & 0xff]));
+  assert.equal(fixed.body.length, 3000);
+  assert.equal(fixed.body.buffer.byteLength, 3000);
+  assert.equal(fixed.body[2999], 2999 & 0xff);
 });
