@@ -153,6 +153,7 @@ export class SocketConnection extends BaseConnection {
 
   // Sending: the promise for bytes queued but not yet taken, and the bytes being written.
   #batch: PromiseWithResolvers<void> | null = null;
+  #sending: PromiseWithResolvers<void> | null = null;
   #flushQueued = false;
   #writing = false;
   #inFlight = 0;
@@ -684,10 +685,13 @@ export class SocketConnection extends BaseConnection {
     this.#writing = true;
     try {
       while (true) {
-        const batch = this.#batch;
+        // The batch being written stays where teardown rejects it, should the
+        // write never finish (terminate(), a deadline, the peer gone).
+        const batch = this.#sending = this.#batch;
         this.#batch = null;
         const chunks = protocol.dataToSend();
         if (chunks.length === 0) {
+          this.#sending = null;
           batch?.resolve();
           break;
         }
@@ -701,11 +705,13 @@ export class SocketConnection extends BaseConnection {
           if (written < chunk.length) await writeAll(conn, chunk.subarray(written));
         }
         this.#inFlight = 0;
+        this.#sending = null;
         batch?.resolve();
       }
     } catch (error) {
       this.#inFlight = 0;
       this.#writing = false;
+      // The teardown (now, or before the write failed) settled the batch.
       if (this.result === null) this.#onTransportError(error, "Cannot write to the WebSocket");
       return;
     }
@@ -735,6 +741,8 @@ export class SocketConnection extends BaseConnection {
     const ended = this.endError();
     this.#batch?.reject(ended);
     this.#batch = null;
+    this.#sending?.reject(ended);
+    this.#sending = null;
     if (this.#pings !== null) { for (const ping of this.#pings.splice(0)) ping.reject(ended); }
     const onEnd = this.#onEnd;
     this.#onEnd = null;

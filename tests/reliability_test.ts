@@ -1,0 +1,135 @@
+// Copyright 2026 the Duplex authors. MIT license.
+// Regressions from the reliability review (issue 12), over real loopback
+// sockets against scripted raw peers: every promise settles, close replies
+// wait for the replies before them, a refused handshake does not hold the
+// client, and errors carry the right code.
+import assert from "node:assert/strict";
+import {
+  acceptKey,
+  connect,
+  ConnectionError,
+  TimeoutError,
+  type WebSocketConnection,
+} from "../mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A server that accepts one connection and hands it to `script`. */
+function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const done = (async () => {
+    const conn = await listener.accept();
+    try {
+      await script(conn);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // The script closed it.
+      }
+    }
+  })();
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/`,
+    async stop() {
+      listener.close();
+      await done;
+    },
+  };
+}
+
+/** Reads a request head; answers 101. */
+async function accept(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(8192);
+  let text = "";
+  while (!text.includes("\r\n\r\n")) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("client closed");
+    text += decoder.decode(buffer.subarray(0, n));
+  }
+  const key = /sec-websocket-key: *(\S+)/i.exec(text)![1]!;
+  await conn.write(encoder.encode(
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${await acceptKey(key)}\r\n\r\n`,
+  ));
+}
+
+/** Whether `promise` is still pending after the event loop has had a few turns. */
+async function pending(promise: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol("pending");
+  const timer = new Promise((resolve) => setTimeout(() => resolve(marker), 20));
+  return await Promise.race([promise.then(() => "settled", () => "settled"), timer]) === marker;
+}
+
+/** Sends 256 KiB messages to a peer that does not read until one send() is held back. */
+async function sendUntilHeld(client: WebSocketConnection): Promise<{ held: Promise<void> }> {
+  const chunk = new Uint8Array(256 * 1024);
+  for (let i = 0; i < 200; i++) {
+    const sent = client.send(chunk);
+    sent.catch(() => {});
+    if (await pending(sent)) return { held: sent };
+  }
+  throw new Error("the peer's socket never filled");
+}
+
+for (
+  const [name, end, expected] of [
+    [
+      "terminate()",
+      (client: WebSocketConnection) => client.terminate(),
+      (error: unknown) => error instanceof ConnectionError && error.code === "TERMINATED",
+    ],
+    [
+      "the close deadline",
+      (client: WebSocketConnection) => void client.close(1000),
+      (error: unknown) => error instanceof TimeoutError && error.code === "CLOSE_TIMEOUT",
+    ],
+  ] as const
+) {
+  Deno.test(`a send() held by backpressure settles when ${name} ends the connection`, async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => release = resolve);
+    const server = scriptedServer(async (conn) => {
+      await accept(conn);
+      // Never read: the client's writes stall once the socket buffers fill.
+      await released;
+    });
+    const client = await connect(server.url, { closeTimeout: 100 });
+    const { held } = await sendUntilHeld(client);
+    end(client);
+    await assert.rejects(held, expected);
+    // Later sends reject too, and closed settles.
+    await assert.rejects(client.send("late"), Error);
+    const info = await client.closed;
+    assert.equal(info.code, 1006);
+    release();
+    await server.stop();
+  });
+}
+
+Deno.test("a send() held by backpressure settles when the peer drops the connection", async () => {
+  const server = scriptedServer(async (conn) => {
+    await accept(conn);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // An abortive close: unread data makes the kernel send a reset.
+    conn.close();
+  });
+  const client = await connect(server.url);
+  const sends: Promise<void>[] = [];
+  const chunk = new Uint8Array(256 * 1024);
+  for (let i = 0; i < 64; i++) {
+    const sent = client.send(chunk);
+    sent.catch(() => {});
+    sends.push(sent);
+  }
+  const results = await Promise.allSettled(sends);
+  assert.ok(results.some((result) => result.status === "rejected"), "no send failed");
+  for (const result of results) {
+    if (result.status === "rejected") assert.ok(result.reason instanceof Error);
+  }
+  const info = await client.closed;
+  assert.equal(info.code, 1006);
+  assert.ok(info.error instanceof ConnectionError);
+  await server.stop();
+});
