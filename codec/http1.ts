@@ -168,7 +168,9 @@ export class HttpHeadReader {
     // split into chunks.
     const end = Math.min(length, this.#maxHeadSize);
     let i = this.#scanned;
-    if (!this.#startLineDone) i = this.#scanStartLine(buffer, i, end);
+    // The start line's scan looks one byte further: where both limits are
+    // passed at the same byte, the line's (414) is the more telling.
+    if (!this.#startLineDone) i = this.#scanStartLine(buffer, i, Math.min(length, end + 1));
     for (; i < end; i++) {
       if (buffer[i] !== LF) continue;
       if (buffer[i - 1] !== CR) this.#fail("BARE_LF", "a line ends with LF instead of CRLF");
@@ -182,10 +184,12 @@ export class HttpHeadReader {
       }
     }
     this.#scanned = end;
-    if (length > this.#maxHeadSize) {
-      this.#fail("HEAD_TOO_LARGE", `the head is larger than ${this.#maxHeadSize} bytes`, 431);
-    }
+    if (length > this.#maxHeadSize) this.#tooLarge();
     return undefined;
+  }
+
+  #tooLarge(): never {
+    this.#fail("HEAD_TOO_LARGE", `the head is larger than ${this.#maxHeadSize} bytes`, 431);
   }
 
   /**
@@ -204,6 +208,7 @@ export class HttpHeadReader {
         if (i === 0 || buffer[i - 1] !== CR) {
           this.#fail("BARE_LF", "a line ends with LF instead of CRLF");
         }
+        if (i >= this.#maxHeadSize) this.#tooLarge();
         this.#startLineDone = true;
         return i + 1;
       }
@@ -211,6 +216,7 @@ export class HttpHeadReader {
       if (byte === CR ? i > max : i >= max) {
         this.#fail("START_LINE_TOO_LONG", `the first line is longer than ${max} bytes`, 414);
       }
+      if (i >= this.#maxHeadSize) this.#tooLarge();
       if (this.#message === undefined) continue;
       // A CR that does not end the line.
       if (i > 0 && buffer[i - 1] === CR) this.#notHttp(i - 1, CR);

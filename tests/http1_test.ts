@@ -187,6 +187,22 @@ Deno.test("HttpHeadReader answers 414 when the first line exceeds maxStartLineLe
   );
 });
 
+Deno.test("HttpHeadReader answers 414, not 431, for a first line that also passes maxHeadSize, however it is split", () => {
+  // The default limits: an 8 KiB head and an 8 KiB first line. A line one
+  // byte over both is a 414 at whatever split it arrives.
+  const line = bytes(`GET /${"a".repeat(8192)} HTTP/1.1\r\nHost: a\r\n\r\n`);
+  for (const splits of [[], [8192], [8193], [1, 8190], [4096, 8191, 8192]]) {
+    assertHandshakeError(
+      () => {
+        const reader = new HttpHeadReader();
+        for (const piece of cut(line, splits)) reader.push(piece);
+      },
+      414,
+      "START_LINE_TOO_LONG",
+    );
+  }
+});
+
 Deno.test("HttpHeadReader accepts a first line of exactly maxStartLineLength bytes, however it is split", () => {
   const line = "GET /0123456789 HTTP/1.1";
   const head = `${line}\r\nHost: a\r\n\r\n`;
