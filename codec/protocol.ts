@@ -167,6 +167,9 @@ export interface SendOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+// Pongs owed between two dataToSend() calls, one per ping; past this many
+// the latest ping's replaces the last (RFC 6455 §5.5.3).
+const MAX_OWED_PONGS = 16;
 // Frame flags, shared: no object per frame.
 const WHOLE: FrameFlags = Object.freeze({ fin: true });
 const FRAGMENT: FrameFlags = Object.freeze({ fin: false });
@@ -230,6 +233,11 @@ export class Protocol {
   // The payload of the close frame this end owes (the answer to the peer's
   // close, or a failure's), until dataToSend() queues it.
   #owedClose: Uint8Array | null = null;
+  // The payloads of the pongs owed for pings received since the last
+  // dataToSend(), oldest first, at most MAX_OWED_PONGS; and their size on
+  // the wire.
+  #owedPongs: Uint8Array[] = [];
+  #owedPongBytes = 0;
   #closeReleased = false;
   // Closing the transport (RFC 6455 §7.1.1): whether our close frame has been
   // taken by dataToSend(), whether the peer's arrived, and whether the
@@ -304,7 +312,7 @@ export class Protocol {
 
   /** Bytes queued by sends and not yet taken by {@linkcode Protocol.dataToSend}. */
   get bufferedAmount(): number {
-    return this.#encoder === null ? 0 : this.#encoder.pendingBytes;
+    return (this.#encoder === null ? 0 : this.#encoder.pendingBytes) + this.#owedPongBytes;
   }
 
   /**
@@ -525,6 +533,8 @@ export class Protocol {
   close(code?: number, reason = ""): void {
     const payload = encodeClosePayload(code, reason);
     if (this.#state !== ReadyState.OPEN) return;
+    // A pong owed for a ping received before this close goes ahead of it.
+    this.#takePong();
     this.#frames.encode(Opcode.Close, payload);
     this.#closeTaken = false;
     this.#sentClose = { code: code ?? CloseCode.NoStatusReceived, reason };
@@ -576,6 +586,7 @@ export class Protocol {
    * them before calling again. Empty when there is nothing to send.
    */
   dataToSend(): Uint8Array[] {
+    this.#takePong();
     const owed = this.#owedClose;
     if (owed !== null && (this.#closeReleased || !this.#holdCloseReply)) {
       // The close frame goes last, and nothing is sent after it.
@@ -643,6 +654,28 @@ export class Protocol {
     return true;
   }
 
+  /** Queues the pongs owed for the pings received since the last call. */
+  #takePong(): void {
+    const pongs = this.#owedPongs;
+    if (pongs.length === 0) return;
+    for (const pong of pongs) this.#frames.encode(Opcode.Pong, pong);
+    pongs.length = 0;
+    this.#owedPongBytes = 0;
+  }
+
+  /**
+   * Owes a pong for a ping. Up to MAX_OWED_PONGS wait, one per ping, in
+   * order; past that, the newest ping's payload replaces the last one's.
+   */
+  #owePong(payload: Uint8Array): void {
+    const pongs = this.#owedPongs;
+    // A control frame's head: 2 bytes, and a client's 4-byte mask.
+    const head = this.role === "client" ? 6 : 2;
+    if (pongs.length === MAX_OWED_PONGS) this.#owedPongBytes -= pongs.pop()!.length + head;
+    pongs.push(payload.slice());
+    this.#owedPongBytes += payload.length + head;
+  }
+
   #handle(frame: Frame, data: Uint8Array, events: ProtocolEvent[]): void {
     switch (frame.opcode) {
       case Opcode.Text:
@@ -653,8 +686,14 @@ export class Protocol {
       case Opcode.Ping:
         // RFC 6455 §5.5.2: answer with a pong carrying the same data, unless
         // we have already sent a close frame.
+        // §5.5.3: one that "has not yet sent Pong frame(s) in response to
+        // previous Ping frame(s) ... MAY elect to send a Pong frame for only
+        // the most recently processed Ping frame". Pongs wait for the next
+        // dataToSend(), one per ping up to MAX_OWED_PONGS, then the newest
+        // replaces the last: a peer that floods pings and reads nothing is
+        // owed a few pongs, not one per ping.
         if (this.#autoPong && this.#state === ReadyState.OPEN) {
-          this.#frames.encode(Opcode.Pong, frame.payload);
+          this.#owePong(frame.payload);
         }
         events.push({ type: "ping", data: frame.payload.slice() });
         return;

@@ -11,7 +11,16 @@ import {
   type ProtocolEvent,
   ReadyState,
 } from "../codec/mod.ts";
-import { chop, concat, framesSent, hex, randomBytes, randomInt, withSeed } from "./_util.ts";
+import {
+  chop,
+  concat,
+  framesSent,
+  hex,
+  random,
+  randomBytes,
+  randomInt,
+  withSeed,
+} from "./_util.ts";
 
 const KEY = hex("37 fa 21 3d");
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -154,6 +163,44 @@ Deno.test("Protocol answers pings unless autoPong is off", () => {
     data: utf8("x"),
   }]);
   assert.deepEqual(server.dataToSend(), []);
+});
+
+Deno.test("Protocol owes one pong per ping up to 16, then answers the latest ping in place of the last (§5.5.3)", () => {
+  const server = new Protocol({ role: "server" });
+  // Pings that arrive between two dataToSend() calls: a peer that floods
+  // pings and reads nothing.
+  const flood = concat(
+    ...Array.from({ length: 10_000 }, (_, i) => fromClient(Opcode.Ping, `${i}`)),
+  );
+  const events = chop(random(7), flood, 4096).flatMap((chunk) => server.receive(chunk));
+  assert.equal(events.length, 10_000, "every ping is reported");
+  const bytesOwed = server.bufferedAmount;
+  const pongs = sent(server);
+  assert.equal(bytesOwed, pongs.reduce((sum, frame) => sum + 2 + frame.payload.length, 0));
+  assert.ok(pongs.every((frame) => frame.opcode === Opcode.Pong));
+  assert.deepEqual(
+    pongs.map((frame) => new TextDecoder().decode(frame.payload)),
+    [...Array.from({ length: 15 }, (_, i) => `${i}`), "9999"],
+  );
+  assert.equal(server.bufferedAmount, 0);
+  // A peer that reads gets every pong, in order.
+  for (let i = 0; i < 40; i++) {
+    server.receive(fromClient(Opcode.Ping, `p${i}`));
+    assert.deepEqual(sent(server).map((frame) => new TextDecoder().decode(frame.payload)), [
+      `p${i}`,
+    ]);
+  }
+});
+
+Deno.test("Protocol sends the pongs it owes ahead of its close frame, and counts a client's masked pongs", () => {
+  const client = new Protocol({ role: "client" });
+  client.receive(encodeFrame(Opcode.Ping, "a"));
+  client.receive(encodeFrame(Opcode.Ping, "bc"));
+  assert.equal(client.bufferedAmount, (6 + 1) + (6 + 2));
+  client.close(1000);
+  const frames = sent(client);
+  assert.deepEqual(frames.map((frame) => frame.opcode), [Opcode.Pong, Opcode.Pong, Opcode.Close]);
+  assert.deepEqual(frames.slice(0, 2).map((frame) => frame.payload), [utf8("a"), utf8("bc")]);
 });
 
 Deno.test("Protocol reports pongs", () => {

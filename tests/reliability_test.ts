@@ -133,3 +133,43 @@ Deno.test("a send() held by backpressure settles when the peer drops the connect
   assert.ok(info.error instanceof ConnectionError);
   await server.stop();
 });
+
+Deno.test("a peer that floods pings and reads nothing is owed a few pongs, not one per ping", async () => {
+  const BURSTS = 100;
+  // Server frames (unmasked): 500 pings with 125-byte payloads a burst,
+  // about 6 MiB in all, then a text message "end".
+  const ping = new Uint8Array(127);
+  ping[0] = 0x89;
+  ping[1] = 125;
+  const burst = new Uint8Array(ping.length * 500);
+  for (let i = 0; i < 500; i++) burst.set(ping, i * ping.length);
+  const writeAll = async (conn: Deno.Conn, bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+  };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  const server = scriptedServer(async (conn) => {
+    await accept(conn);
+    // Never read the pongs.
+    for (let i = 0; i < BURSTS; i++) await writeAll(conn, burst);
+    await writeAll(conn, new Uint8Array([0x81, 3, ...encoder.encode("end")]));
+    await released;
+  });
+  const client = await connect(server.url, { closeTimeout: 100 });
+  let most = 0;
+  client.listen({
+    ping() {
+      most = Math.max(most, client.bufferedAmount);
+    },
+  });
+  assert.equal(await client.receive(), "end");
+  // Without coalescing the client would hold about 50,000 pongs (6.5 MB)
+  // less what the socket buffers took. With it: the batch the stalled write
+  // holds, and at most 16 pongs of 131 bytes.
+  assert.ok(most > 0, "no pong was ever owed");
+  assert.ok(most < 256 * 1024, `the client held ${most} bytes of pongs`);
+  client.terminate();
+  await client.closed;
+  release();
+  await server.stop();
+});
