@@ -40,12 +40,25 @@ const ACCEPT_LOG_INTERVAL = 10_000;
 
 /**
  * How long to wait before accepting again after `failures` failed accepts
- * in a row: out of descriptors (EMFILE, ENFILE), from 10 ms doubling to
- * 1 s, since accepting fails until a connection closes; a client that reset
- * first is no reason to wait, unless failures keep coming (then from 1 ms,
- * doubling to 100 ms).
+ * in a row.
+ *
+ * - A connection that died in the backlog (reset or aborted before it was
+ *   accepted: ENOTCONN, ECONNABORTED, ECONNRESET) says nothing about the
+ *   listener: accept the next at once. A reset storm leaves hundreds of
+ *   them queued, each failing one accept.
+ * - Out of descriptors (EMFILE, ENFILE): accepting fails until a
+ *   connection closes, so wait, from 10 ms doubling to 1 s.
+ * - Anything else: at once the first time, then from 1 ms doubling to
+ *   100 ms while failures keep coming.
  */
 export function acceptBackoff(error: unknown, failures: number): number {
+  if (
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.ConnectionReset
+  ) {
+    return 0;
+  }
   const message = error instanceof Error ? error.message : String(error);
   const exhausted = /EMFILE|ENFILE|too many open files|os error 2[34]\b/i.test(message);
   if (exhausted) return Math.min(1000, 10 * 2 ** Math.min(failures - 1, 7));

@@ -667,3 +667,15 @@ Deno.test("a server connection's headers are the request's, Latin-1 bytes includ
   assert.equal(received.get("sec-websocket-version"), "13");
   await server.shutdown();
 });
+
+Deno.test("acceptBackoff: a connection that died in the backlog costs no wait; EMFILE waits, doubling to 1 s", async () => {
+  const { acceptBackoff } = await import("../_server.ts");
+  for (const error of [new Deno.errors.NotConnected("x"), new Deno.errors.ConnectionAborted("x")]) {
+    // However many in a row: a reset storm leaves hundreds queued.
+    for (const failures of [1, 2, 50, 400]) assert.equal(acceptBackoff(error, failures), 0);
+  }
+  const emfile = new Error("Too many open files (os error 24)");
+  assert.deepEqual([1, 2, 3, 8, 30].map((n) => acceptBackoff(emfile, n)), [10, 20, 40, 1000, 1000]);
+  const other = new Error("something else");
+  assert.deepEqual([1, 2, 3, 9, 30].map((n) => acceptBackoff(other, n)), [0, 1, 2, 100, 100]);
+});
