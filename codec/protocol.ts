@@ -236,7 +236,10 @@ export class Protocol {
   // The payloads of the pongs owed for pings received since the last
   // dataToSend(), oldest first, at most MAX_OWED_PONGS; and their size on
   // the wire.
-  #owedPongs: Uint8Array[] = [];
+  // Their payloads live in one buffer of MAX_OWED_PONGS slots of 125
+  // bytes, made on the first ping: owing a pong allocates nothing.
+  #pongSlots: Uint8Array | null = null;
+  #pongLengths: number[] = [];
   #owedPongBytes = 0;
   #closeReleased = false;
   // Closing the transport (RFC 6455 §7.1.1): whether our close frame has been
@@ -656,10 +659,14 @@ export class Protocol {
 
   /** Queues the pongs owed for the pings received since the last call. */
   #takePong(): void {
-    const pongs = this.#owedPongs;
-    if (pongs.length === 0) return;
-    for (const pong of pongs) this.#frames.encode(Opcode.Pong, pong);
-    pongs.length = 0;
+    const lengths = this.#pongLengths;
+    if (lengths.length === 0) return;
+    const slots = this.#pongSlots!;
+    for (let i = 0; i < lengths.length; i++) {
+      // The encoder copies payloads this small.
+      this.#frames.encode(Opcode.Pong, slots.subarray(i * 125, i * 125 + lengths[i]!));
+    }
+    lengths.length = 0;
     this.#owedPongBytes = 0;
   }
 
@@ -668,11 +675,13 @@ export class Protocol {
    * order; past that, the newest ping's payload replaces the last one's.
    */
   #owePong(payload: Uint8Array): void {
-    const pongs = this.#owedPongs;
+    const lengths = this.#pongLengths;
+    const slots = this.#pongSlots ??= new Uint8Array(MAX_OWED_PONGS * 125);
     // A control frame's head: 2 bytes, and a client's 4-byte mask.
     const head = this.role === "client" ? 6 : 2;
-    if (pongs.length === MAX_OWED_PONGS) this.#owedPongBytes -= pongs.pop()!.length + head;
-    pongs.push(payload.slice());
+    if (lengths.length === MAX_OWED_PONGS) this.#owedPongBytes -= lengths.pop()! + head;
+    slots.set(payload, lengths.length * 125);
+    lengths.push(payload.length);
     this.#owedPongBytes += payload.length + head;
   }
 
