@@ -517,7 +517,9 @@ export class FrameDecoder {
         const end = pos + length;
         this.#pos = end;
         this.#state = READ_HEADER;
-        if (length === 0) return this.#frame(EMPTY);
+        // An empty payload is a view of the input too, never one shared
+        // array: a caller may detach what it is handed (issue 12).
+        if (length === 0) return this.#frame(chunk.subarray(pos, pos));
         if (this.#masked) maskRange(chunk, pos, end, this.#k0, this.#k1, this.#k2, this.#k3, 0);
         return this.#frame(chunk.subarray(pos, end));
       }

@@ -824,9 +824,14 @@ export class Protocol {
       // sending a Close frame until its current message is sent": the
       // answer is owed, and queued by dataToSend() after what the
       // application sends in reply to the messages before it.
-      const echo = code === CloseCode.NoStatusReceived ? undefined : code;
-      this.#owedClose = encodeClosePayload(echo);
-      this.#sentClose = { code, reason: "" };
+      // The reason is echoed too, as Deno's WebSocket and ws do.
+      if (code === CloseCode.NoStatusReceived) {
+        this.#owedClose = encodeClosePayload();
+        this.#sentClose = { code, reason: "" };
+      } else {
+        this.#owedClose = encodeClosePayload(code, reason);
+        this.#sentClose = { code, reason };
+      }
     }
     this.#reset();
     events.push(this.#closed(code, reason, true, closedByPeer));

@@ -220,24 +220,46 @@ Deno.test("Protocol completes a client-initiated closing handshake", () => {
     { type: "close", code: 1000, reason: "bye", wasClean: true, closedByPeer: true },
   ]);
   assert.equal(server.state, ReadyState.CLOSED);
+  // The server's answer echoes the reason.
   assert.deepEqual(pipe(server, client), [
-    { type: "close", code: 1000, reason: "", wasClean: true, closedByPeer: false },
+    { type: "close", code: 1000, reason: "bye", wasClean: true, closedByPeer: false },
   ]);
   assert.equal(client.state, ReadyState.CLOSED);
   assert.deepEqual(client.closeInfo, {
     code: 1000,
-    reason: "",
+    reason: "bye",
     wasClean: true,
     closedByPeer: false,
   });
 });
 
-Deno.test("Protocol echoes the close code it receives (RFC 6455 §5.5.1)", () => {
+Deno.test("Protocol echoes the close code and reason it receives (RFC 6455 §5.5.1)", () => {
+  const longest = "é".repeat(61) + "x"; // 123 bytes, the most a close frame holds
   for (const code of [1000, 1001, 1003, 1011, 3000, 4999]) {
-    const server = new Protocol({ role: "server" });
-    server.receive(fromClient(Opcode.Close, encodeClosePayload(code, "reason")));
-    assert.deepEqual(closeOf(sent(server)[0]), { code, reason: "" });
+    for (const reason of ["", "reason", "bye ✓", longest]) {
+      const server = new Protocol({ role: "server" });
+      server.receive(fromClient(Opcode.Close, encodeClosePayload(code, reason)));
+      assert.deepEqual(closeOf(sent(server)[0]), { code, reason });
+      assert.deepEqual(server.closeInfo, { code, reason, wasClean: true, closedByPeer: true });
+    }
   }
+});
+
+Deno.test("Protocol delivers an empty binary message as its own array, never a shared one", () => {
+  // One connection's app detaches the buffer of an empty message it got.
+  const first = new Protocol({ role: "server" });
+  const [message] = first.receive(fromClient(Opcode.Binary));
+  assert.ok(message?.type === "message" && message.data instanceof Uint8Array);
+  (message.data.buffer as ArrayBuffer).transfer();
+  // Another connection still reads empty messages and pings.
+  const second = new Protocol({ role: "server" });
+  const events = second.receive(concat(fromClient(Opcode.Binary), fromClient(Opcode.Ping)));
+  assert.deepEqual(events.map((event) => event.type), ["message", "ping"]);
+  const other = events[0]!;
+  assert.ok(other.type === "message" && other.data instanceof Uint8Array);
+  assert.equal((other.data.buffer as ArrayBuffer).detached, false);
+  assert.notEqual(other.data.buffer, message.data.buffer);
+  assert.deepEqual(sent(second).map((frame) => frame.opcode), [Opcode.Pong]);
 });
 
 Deno.test("Protocol answers an empty close frame with an empty close frame and reports 1005", () => {
