@@ -2,6 +2,7 @@
 // The client's handshake machinery, shared by connect() and the WHATWG
 // WebSocket class. Internal: the public face is client.ts.
 
+import { checkConnectOptions } from "./_options.ts";
 import {
   acceptKey,
   BodyDecoder,
@@ -68,6 +69,7 @@ const MAX_REFUSAL_BODY = 64 * 1024;
  * @throws {TypeError} For an invalid header.
  */
 export function startClient(url: string | URL, options: ConnectOptions = {}): SocketConnection {
+  checkConnectOptions(options);
   const target = parseUrl(url);
   const protocols = typeof options.protocols === "string"
     ? [options.protocols]

@@ -61,11 +61,16 @@ export function deflateFor(
   const settings = option === true ? {} : option;
   // One extension object per setting, so that connections with the same
   // settings share compressors, and a broadcast is compressed once for them.
-  const key = `${settings.threshold}/${settings.level}`;
-  let deflate = shared.get(key);
+  const { threshold, level } = settings;
+  // Only numbers make a key: anything else goes to the constructor, which refuses it.
+  const key = (threshold === undefined || typeof threshold === "number") &&
+      (level === undefined || typeof level === "number")
+    ? `${threshold}/${level}`
+    : "";
+  let deflate = key === "" ? undefined : shared.get(key);
   if (deflate === undefined) {
     deflate = new PerMessageDeflate(zlibCompressor, settings); // throws for bad settings
-    if (shared.size < MAX_SHARED) shared.set(key, deflate);
+    if (key !== "" && shared.size < MAX_SHARED) shared.set(key, deflate);
   }
   return deflate;
 }

@@ -37,6 +37,7 @@
  * @module
  */
 
+import { checkHubOptions } from "./_options.ts";
 import {
   CloseCode,
   HandshakeError,
@@ -323,8 +324,11 @@ export class Hub<T = Record<string, never>> {
    * Creates a hub.
    *
    * @param options Limits, keepalive, backpressure policy, upgrade options.
+   * @throws {TypeError} For an option of the wrong type or an unknown policy.
+   * @throws {RangeError} For a number out of range.
    */
   constructor(options: HubOptions<T> = {}) {
+    checkHubOptions(options);
     this.#options = options;
     this.#maxBackpressure = options.maxBackpressure ?? 1024 * 1024;
     this.#dropPolicy = (options.backpressure ?? "close") === "drop";

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { checkAcceptOptions, checkServeOptions, checkUpgradeOptions } from "./_options.ts";
 import {
   fieldValue,
   HandshakeError,
@@ -193,6 +194,7 @@ export function serve(
   const fn = handler ??
     (typeof optionsOrHandler === "function" ? optionsOrHandler : options.handler);
   if (fn === undefined) throw new TypeError("Cannot serve: no handler was given");
+  checkServeOptions(options);
   return new DuplexServer(options, fn);
 }
 
@@ -232,6 +234,7 @@ export function serve(
  * ```
  */
 export function upgradeWebSocket(request: Request, options: UpgradeOptions = {}): UpgradeResult {
+  checkUpgradeOptions(options);
   const context = contexts.get(request);
   if (context !== undefined) return upgradeOwn(request, context, options);
   if (ANSWERED in request) {
@@ -280,6 +283,7 @@ export async function acceptWebSocket(
   conn: Deno.Conn,
   options: AcceptOptions = {},
 ): Promise<WebSocketConnection> {
+  checkAcceptOptions(options);
   const timeout = options.requestTimeout ?? 10_000;
   let expired = false;
   const deadline = setTimeout(() => {

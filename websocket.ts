@@ -10,6 +10,7 @@
 
 import { type Message, ReadyState, utf8Length } from "./codec/mod.ts";
 import { type ConnectOptions, startClient } from "./_client.ts";
+import { checkConnectOptions } from "./_options.ts";
 import type { ConnectionCloseInfo, ConnectionListener, WebSocketConnection } from "./connection.ts";
 import { Adoption } from "./_adopt.ts";
 
@@ -92,6 +93,8 @@ export class WebSocket extends EventTarget {
         typeof protocolsOrOptions === "string" || Array.isArray(protocolsOrOptions)
           ? { protocols: protocolsOrOptions }
           : { ...protocolsOrOptions };
+      // A bad option is the RangeError or TypeError it is, not a DOMException.
+      checkConnectOptions(options, "create WebSocket");
       try {
         this.connection = startClient(url, options);
       } catch (error) {

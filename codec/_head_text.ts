@@ -7,6 +7,7 @@
 // This module is browser-compatible.
 
 import { HandshakeError } from "./errors.ts";
+import { nonNegative } from "./_validate.ts";
 import { fieldValue, isBlank, isHeaderValue, isToken, sameName } from "./headers.ts";
 import type { HttpHeadLimits, RequestHead } from "./http1.ts";
 
@@ -166,7 +167,11 @@ export function parseRequestText(text: string, limits: HttpHeadLimits = {}): Req
     text,
     lineEnd + 2,
     text.length - 2,
-    limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+    nonNegative(
+      "maxHeaderCount",
+      limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+      "parse HTTP head",
+    ),
     400,
   );
   // RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status code

@@ -20,6 +20,7 @@
  */
 
 import type { Extension, ExtensionParam } from "./headers.ts";
+import { nonNegative, wholeAtLeast } from "./_validate.ts";
 
 /** The extension's registered name. */
 export const PERMESSAGE_DEFLATE = "permessage-deflate";
@@ -311,19 +312,19 @@ export class PerMessageDeflate {
    *
    * @param engine Makes a compressor for an agreed window and level.
    * @param options The threshold and level.
+   * @throws {TypeError} For a threshold or level that is not a number.
    * @throws {RangeError} For a threshold that is not a whole number ≥ 0, or
    * a level outside 1–9.
    */
   constructor(engine: DeflateEngine, options: CompressionOptions = {}) {
+    const what = "use compression";
     const threshold = options.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
-    if (!Number.isSafeInteger(threshold) || threshold < 0) {
-      throw new RangeError(
-        `Cannot use compression: threshold must be a whole number of bytes, 0 or more, not ${threshold}`,
-      );
+    if (nonNegative("threshold", threshold, what) === Infinity) {
+      throw new RangeError(`Cannot use compression: threshold must be finite, got ${threshold}`);
     }
-    const level = options.level ?? 1;
-    if (!Number.isInteger(level) || level < 1 || level > 9) {
-      throw new RangeError(`Cannot use compression: level must be 1 to 9, not ${level}`);
+    const level = wholeAtLeast("level", options.level ?? 1, 1, what);
+    if (level > 9) {
+      throw new RangeError(`Cannot use compression: level must be 1 to 9, got ${level}`);
     }
     this.#engine = engine;
     this.threshold = threshold;

@@ -16,6 +16,7 @@
 
 import { maskRange, writeMaskKey } from "./mask.ts";
 import { encodeUtf8, encodeUtf8Into } from "./utf8.ts";
+import { checkRole } from "./_validate.ts";
 
 /**
  * Frame opcodes (RFC 6455 §5.2, §11.8). 3–7 and 11–15 are reserved.
@@ -299,7 +300,7 @@ export class FrameEncoder {
    * @param options The role, which decides masking.
    */
   constructor(options: FrameEncoderOptions) {
-    this.#masked = options.role === "client";
+    this.#masked = checkRole(options.role, "encoder") === "client";
   }
 
   /** The number of encoded bytes waiting for {@linkcode FrameEncoder.take}. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { positiveLimit } from "./_validate.ts";
+import { checkRole, positiveLimit } from "./_validate.ts";
 import { CloseCode } from "./close_code.ts";
 import { ProtocolError } from "./errors.ts";
 import {
@@ -161,10 +161,12 @@ export class FrameDecoder {
    * Creates a decoder.
    *
    * @param options The role, limits and extension bits.
-   * @throws {RangeError} If a limit is not a positive number.
+   * @throws {TypeError} For a role other than `"client"` or `"server"`, or a
+   * limit that is not a number.
+   * @throws {RangeError} If a limit is not positive and whole.
    */
   constructor(options: FrameDecoderOptions) {
-    this.#expectMasked = options.role === "server";
+    this.#expectMasked = checkRole(options.role, "decoder") === "server";
     this.#maxMessageSize = positiveLimit(
       "maxMessageSize",
       options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,

@@ -26,7 +26,7 @@ import {
   requestHeadText,
 } from "./_head_text.ts";
 import { isHeaderValue, isToken } from "./headers.ts";
-import { positiveLimit } from "./_validate.ts";
+import { nonNegative, oneOf, positiveLimit } from "./_validate.ts";
 
 /** Limits for {@linkcode HttpHeadReader}. */
 export interface HttpHeadLimits {
@@ -108,13 +108,13 @@ export class HttpHeadReader {
       options.maxStartLineLength ?? DEFAULT_MAX_HEAD_SIZE,
       "head reader",
     );
-    const message = options.message;
-    if (message !== undefined && message !== "request" && message !== "response") {
-      throw new TypeError(
-        `Invalid message: expected "request" or "response", got ${JSON.stringify(message)}`,
-      );
+    if (options.maxHeaderCount !== undefined) {
+      nonNegative("maxHeaderCount", options.maxHeaderCount, "create head reader");
     }
-    this.#message = message;
+    const message = options.message;
+    this.#message = message === undefined
+      ? undefined
+      : oneOf("message", message, ["request", "response"] as const, "create head reader");
   }
 
   /** The bytes gathered so far. */
@@ -341,6 +341,11 @@ export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {})
     string | undefined,
   ];
   const status = Number(code);
+  const maxHeaderCount = nonNegative(
+    "maxHeaderCount",
+    limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+    "parse HTTP head",
+  );
   let headers: Headers;
   try {
     headers = new Headers(
@@ -348,7 +353,7 @@ export function parseResponseHead(head: Uint8Array, limits: HttpHeadLimits = {})
         text,
         lineEnd + 2,
         text.length - 2,
-        limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+        maxHeaderCount,
         0,
       ),
     );

@@ -10,6 +10,7 @@
 
 import { concatBytes } from "./_bytes.ts";
 import { badRequest } from "./_head_text.ts";
+import { nonNegative, oneOf } from "./_validate.ts";
 
 const LF = 0x0a;
 const EMPTY = new Uint8Array(0);
@@ -153,11 +154,19 @@ export class BodyDecoder {
    *
    * @param framing How the body is delimited.
    * @param options The size limit and what to do past it.
+   * @throws {TypeError} For an unknown framing kind or overflow policy.
+   * @throws {RangeError} For a length or maxSize that is not a whole number ≥ 0.
+   * @throws {HandshakeError} 413 for a declared length over `maxSize`.
    */
   constructor(framing: BodyFraming, options: BodyDecoderOptions = {}) {
+    const what = "create body decoder";
+    oneOf("kind", framing?.kind, ["none", "length", "chunked", "close"] as const, what);
+    if (framing.kind === "length") nonNegative("length", framing.length, what);
     this.#framing = framing;
-    this.#maxSize = options.maxSize ?? Infinity;
-    this.#truncate = options.overflow === "truncate";
+    this.#maxSize = nonNegative("maxSize", options.maxSize ?? Infinity, what);
+    this.#truncate =
+      oneOf("overflow", options.overflow ?? "error", ["error", "truncate"] as const, what) ===
+        "truncate";
     this.#remaining = framing.kind === "length" ? framing.length : 0;
     this.#done = framing.kind === "none" || (framing.kind === "length" && framing.length === 0);
     if (framing.kind === "length" && framing.length > this.#maxSize && !this.#truncate) {

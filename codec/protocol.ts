@@ -10,7 +10,7 @@
  * @module
  */
 
-import { positiveLimit } from "./_validate.ts";
+import { checkRole, nonNegative, positiveLimit } from "./_validate.ts";
 import { encodeClosePayload, parseClosePayload } from "./close.ts";
 import { CloseCode } from "./close_code.ts";
 import { ClosedError, ProtocolError } from "./errors.ts";
@@ -269,14 +269,20 @@ export class Protocol {
    * Creates the protocol state for one end of an open connection.
    *
    * @param options The role and limits.
-   * @throws {RangeError} If a limit is not positive.
+   * @throws {TypeError} For a role other than `"client"` or `"server"`, or a
+   * limit that is not a number.
+   * @throws {RangeError} If a limit is not positive and whole.
    */
   constructor(options: ProtocolOptions) {
-    this.role = options.role;
+    this.role = checkRole(options.role, "protocol");
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#compression = options.compression ?? null;
     this.#compressor = options.compression?.compressor ?? null;
-    this.#threshold = options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD;
+    this.#threshold = nonNegative(
+      "compression.threshold",
+      options.compression?.threshold ?? DEFAULT_COMPRESSION_THRESHOLD,
+      "create protocol",
+    );
     this.#maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
     // The decoder is made on first use; its limits are checked now.
     positiveLimit("maxMessageSize", this.#maxMessageSize, "protocol");

@@ -1142,7 +1142,10 @@ Deno.test("HttpHeadReader refuses limits that are not positive whole numbers, an
   }
   assert.throws(
     () => new HttpHeadReader({ message: "bogus" as "request" }),
-    /Invalid message: expected "request" or "response"/,
+    (error) =>
+      error instanceof TypeError &&
+      error.message ===
+        'Cannot create head reader: message must be "request" or "response", got "bogus"',
   );
 });
 

@@ -136,7 +136,7 @@ Deno.test("Keepalive refuses a pingInterval of 0, -5, NaN or 1.5 with RangeError
       (error) =>
         error instanceof RangeError &&
         error.message ===
-          `Cannot create keepalive: keepalive.pingInterval must be positive and whole (or Infinity), got ${pingInterval}`,
+          `Cannot create keepalive: keepalive.pingInterval must be a whole number, 1 or more (or Infinity), got ${pingInterval}`,
       String(pingInterval),
     );
   }

@@ -80,7 +80,7 @@ Deno.test("PerMessageDeflate refuses a threshold of -1, 1.5 or NaN with RangeErr
       () => new PerMessageDeflate(recordingEngine().engine, { threshold }),
       (error) =>
         error instanceof RangeError && error.message.includes("threshold") &&
-        error.message.endsWith(`not ${threshold}`),
+        error.message.endsWith(`got ${threshold}`),
       String(threshold),
     );
   }
@@ -92,7 +92,8 @@ Deno.test("PerMessageDeflate refuses a level of 0, 10, 42 or 1.5 with RangeError
       () => new PerMessageDeflate(recordingEngine().engine, { level }),
       (error) =>
         error instanceof RangeError &&
-        error.message === `Cannot use compression: level must be 1 to 9, not ${level}`,
+        /^Cannot use compression: level must be /.test(error.message) &&
+        error.message.endsWith(`got ${level}`),
       String(level),
     );
   }

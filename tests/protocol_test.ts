@@ -128,7 +128,9 @@ Deno.test("Protocol rejects limits that are not positive when it is made, not at
   ) {
     assert.throws(
       () => new Protocol({ role: "server", ...options }),
-      (e) => e instanceof RangeError && e.message.includes(`${name} must be positive`),
+      (e) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`Cannot create protocol: ${name} must be a whole number, 1 or more`),
       name,
     );
   }
