@@ -77,7 +77,13 @@ export function transportError(error: unknown, what: string): Error {
       cause: error,
     });
   }
-  if (error instanceof Deno.errors.NotFound) {
+  if (
+    error instanceof Deno.errors.NotFound ||
+    // Deno 2.9 reports a failed DNS lookup as a plain Error.
+    (error instanceof Error &&
+      /failed to lookup address|name or service not known|no address associated|nodename nor servname/i
+        .test(error.message))
+  ) {
     return new ConnectionError("HOST_NOT_FOUND", `${what}: the host was not found`, {
       cause: error,
     });

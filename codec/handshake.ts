@@ -142,8 +142,8 @@ export interface WebSocketUrl {
  * @param url The URL.
  * @param base A base for relative URLs.
  * @returns The parts a client needs.
- * @throws {SyntaxError} If the URL is invalid, has another scheme, or has
- * a fragment.
+ * @throws {SyntaxError} If the URL is invalid, has another scheme, has a
+ * fragment, or has port 0.
  *
  * @example
  * ```ts
@@ -175,6 +175,12 @@ export function parseUrl(url: string | URL, base?: string | URL): WebSocketUrl {
   }
   if (parsed.hash !== "" || parsed.href.endsWith("#")) {
     throw new SyntaxError("Cannot parse WebSocket URL: fragments are not allowed");
+  }
+  if (parsed.port === "0") {
+    // Valid in a URL, but nothing can be dialed there.
+    throw new SyntaxError(
+      `Cannot parse WebSocket URL: ${parsed.href} has port 0, which cannot be connected to`,
+    );
   }
   const secure = parsed.protocol === "wss:";
   const hostname = parsed.hostname.startsWith("[") ? parsed.hostname.slice(1, -1) : parsed.hostname;

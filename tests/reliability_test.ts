@@ -173,3 +173,39 @@ Deno.test("a peer that floods pings and reads nothing is owed a few pongs, not o
   release();
   await server.stop();
 });
+
+Deno.test("connect() to a host that does not resolve fails with HOST_NOT_FOUND", async () => {
+  // .invalid never resolves (RFC 2606 §2); the lookup fails without a network.
+  await assert.rejects(
+    connect("ws://no-such-host.invalid/", { handshakeTimeout: 5_000 }),
+    (error: unknown) =>
+      error instanceof ConnectionError && error.code === "HOST_NOT_FOUND" &&
+      error.message.includes("the host was not found"),
+  );
+});
+
+Deno.test("connect() to port 0 is a SyntaxError at the call, for ws: and wss:", async () => {
+  for (const url of ["ws://127.0.0.1:0/", "wss://127.0.0.1:0/"]) {
+    await assert.rejects(
+      connect(url),
+      (error: unknown) => error instanceof SyntaxError && /port 0/.test(error.message),
+      url,
+    );
+  }
+});
+
+Deno.test("terminate() reports a close this end made: 1006, not clean, not by the peer", async () => {
+  const server = scriptedServer(async (conn) => {
+    await accept(conn);
+    // Wait for the client to go.
+    const buffer = new Uint8Array(64);
+    while (await conn.read(buffer).catch(() => null) !== null);
+  });
+  const client = await connect(server.url);
+  client.terminate();
+  assert.deepEqual(
+    { ...(await client.closed), error: undefined },
+    { code: 1006, reason: "", wasClean: false, closedByPeer: false, error: undefined },
+  );
+  await server.stop();
+});
