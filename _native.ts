@@ -106,6 +106,8 @@ export class NativeConnection extends BaseConnection {
         info.wasClean = false;
         info.error = this.#terminated;
       } else if (!event.wasClean) {
+        // Deno's socket reports a peer gone without a close frame as code 0.
+        if (info.code === 0) info.code = CloseCode.AbnormalClosure;
         info.error = error ??
           new ConnectionError("CONNECTION_CLOSED", "The WebSocket closed abnormally");
       }

@@ -679,3 +679,21 @@ Deno.test("acceptBackoff: a connection that died in the backlog costs no wait; E
   const other = new Error("something else");
   assert.deepEqual([1, 2, 3, 9, 30].map((n) => acceptBackoff(other, n)), [0, 1, 2, 100, 100]);
 });
+
+Deno.test("on Deno.serve, a peer gone without a close frame is 1006, as on serve()", async () => {
+  const closed = Promise.withResolvers<ConnectionCloseInfo>();
+  const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    connection.closed.then(closed.resolve);
+    return response;
+  });
+  const client = await connect(`ws://127.0.0.1:${deno.addr.port}/`);
+  client.terminate();
+  await client.closed;
+  const info = await closed.promise;
+  // Deno's own socket says 0.
+  assert.equal(info.code, 1006);
+  assert.equal(info.wasClean, false);
+  assert.equal(info.closedByPeer, true);
+  await deno.shutdown();
+});
