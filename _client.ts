@@ -26,7 +26,7 @@ import {
 import { ConnectionError, TimeoutError } from "./errors.ts";
 import type { ConnectionOptions } from "./connection.ts";
 import { deflateFor } from "./_deflate.ts";
-import { readBody, readHead } from "./_http.ts";
+import { readHead } from "./_http.ts";
 import { SocketConnection } from "./_socket.ts";
 import { closeQuietly, transportError, writeAll } from "./_util.ts";
 
@@ -60,6 +60,9 @@ export interface ConnectOptions extends ConnectionOptions {
 const EMPTY = new Uint8Array(0);
 // A refusal's body is kept for the error, up to this size.
 const MAX_REFUSAL_BODY = 64 * 1024;
+// How long a refusal's body may take to arrive, in milliseconds.
+const REFUSAL_WAIT = 1_000;
+const TEXT = new TextDecoder();
 
 /**
  * Starts connecting in the background; the connection is `CONNECTING` until
@@ -221,25 +224,40 @@ async function dial(
   return tls;
 }
 
-/** Reads the body of a refused upgrade, for the error; bounded in size and by the handshake timeout. */
+/**
+ * Reads the body of a refused upgrade, for the error, without holding the
+ * client: a body delimited by the connection's end is what has already
+ * arrived; a length-delimited or chunked one is read for at most
+ * REFUSAL_WAIT ms and MAX_REFUSAL_BODY bytes, then kept as it is.
+ */
 async function readRefusal(
   conn: Deno.Conn,
   response: ResponseHead,
   rest: Uint8Array,
   buffer: Uint8Array,
 ): Promise<string> {
+  let decoder: BodyDecoder;
   try {
-    const decoder = new BodyDecoder(
-      bodyFraming(response.headers, { status: response.status, method: "GET" }),
-      {
-        maxSize: MAX_REFUSAL_BODY,
-        overflow: "truncate",
-      },
-    );
-    await readBody(conn, decoder, buffer, rest);
-    return new TextDecoder().decode(decoder.body);
+    const framing = bodyFraming(response.headers, { status: response.status, method: "GET" });
+    if (framing.kind === "close") return TEXT.decode(rest.subarray(0, MAX_REFUSAL_BODY));
+    decoder = new BodyDecoder(framing, { maxSize: MAX_REFUSAL_BODY, overflow: "truncate" });
+    decoder.push(rest);
   } catch {
-    // A malformed or cut-short body: the status and headers still say enough.
+    // A malformed body: the status and headers still say enough.
     return "";
   }
+  // The connection is closed after the refusal anyway: closing it ends a wait.
+  const timer = setTimeout(() => closeQuietly(conn), REFUSAL_WAIT);
+  try {
+    while (!decoder.done && decoder.body.length < MAX_REFUSAL_BODY) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      decoder.push(buffer.subarray(0, n));
+    }
+  } catch {
+    // Cut short, malformed or out of time: what arrived is kept.
+  } finally {
+    clearTimeout(timer);
+  }
+  return TEXT.decode(decoder.body);
 }

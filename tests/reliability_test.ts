@@ -8,6 +8,7 @@ import {
   acceptKey,
   connect,
   ConnectionError,
+  HandshakeError,
   TimeoutError,
   type WebSocketConnection,
 } from "../mod.ts";
@@ -209,3 +210,45 @@ Deno.test("terminate() reports a close this end made: 1006, not clean, not by th
   );
   await server.stop();
 });
+
+for (
+  const [name, answer, body] of [
+    [
+      "a body delimited by the connection's end, while the server keeps it open",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nnot a websocket server",
+      "not a websocket server",
+    ],
+    [
+      "a Content-Length body that never arrives whole",
+      "HTTP/1.1 403 Forbidden\r\nContent-Length: 100000\r\n\r\nno entry",
+      "no entry",
+    ],
+    [
+      "a chunked body that never ends",
+      "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n",
+      "busy",
+    ],
+  ] as const
+) {
+  Deno.test(`a refused handshake fails at once with ${name}`, async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => release = resolve);
+    const server = scriptedServer(async (conn) => {
+      const buffer = new Uint8Array(8192);
+      await conn.read(buffer);
+      await conn.write(encoder.encode(answer));
+      // Holds the connection open until the test ends.
+      await released;
+    });
+    // A handshake deadline far off: the client must not wait for it.
+    const error = await connect(server.url, { handshakeTimeout: 60_000 }).then(
+      () => assert.fail("the handshake succeeded"),
+      (error: unknown) => error,
+    );
+    release();
+    assert.ok(error instanceof HandshakeError, `got ${error}`);
+    assert.equal(error.status, Number(answer.slice(9, 12)));
+    assert.equal(error.body, body);
+    await server.stop();
+  });
+}
