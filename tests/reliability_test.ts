@@ -9,12 +9,17 @@ import {
   connect,
   ConnectionError,
   HandshakeError,
+  serve,
   TimeoutError,
+  upgradeWebSocket,
   type WebSocketConnection,
 } from "../mod.ts";
+import { encodeClosePayload, encodeFrame, FrameDecoder, parseClosePayload } from "../codec/mod.ts";
+import { concat as concatBytes } from "./_util.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** A server that accepts one connection and hands it to `script`. */
 function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
@@ -252,3 +257,73 @@ for (
     await server.stop();
   });
 }
+
+/** Reads frames from `conn` until a close frame or the end: their opcodes and text payloads. */
+async function framesUntilClose(
+  conn: Deno.Conn,
+  role: "client" | "server",
+): Promise<[number, string][]> {
+  const frames: [number, string][] = [];
+  const decoder = new FrameDecoder({ role });
+  const buffer = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buffer).catch(() => null);
+    if (n === null) return frames;
+    decoder.push(buffer.subarray(0, n));
+    for (let frame; (frame = decoder.next()) !== undefined;) {
+      frames.push([
+        frame.opcode,
+        frame.opcode === 0x8 ? String(parseClosePayload(frame.payload).code) : text(frame.payload),
+      ]);
+      if (frame.opcode === 0x8) return frames;
+    }
+  }
+}
+
+Deno.test("serve(): the echo of a message that came in one write with the close goes out before the close reply (Autobahn 7.1.1)", async () => {
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    (async () => {
+      for await (const message of connection) await connection.send(message);
+    })().catch(() => {});
+    return response;
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(encoder.encode(
+    `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  // The 101's head alone, byte by byte: nothing follows it yet.
+  let head = "";
+  const one = new Uint8Array(1);
+  while (!head.endsWith("\r\n\r\n")) {
+    assert.notEqual(await conn.read(one), null);
+    head += decoder.decode(one);
+  }
+  assert.match(head, /^HTTP\/1\.1 101 /);
+  const mask = new Uint8Array([1, 2, 3, 4]);
+  await conn.write(concatBytes(
+    encodeFrame(0x1, "Hello World!", { mask }),
+    encodeFrame(0x8, encodeClosePayload(1000), { mask }),
+  ));
+  const frames = await framesUntilClose(conn, "client");
+  assert.deepEqual(frames, [[0x1, "Hello World!"], [0x8, "1000"]]);
+  conn.close();
+  await server.shutdown();
+});
+
+Deno.test("connect(): the echo of a message that came in one write with the close goes out before the close reply", async () => {
+  const server = scriptedServer(async (conn) => {
+    await accept(conn);
+    await conn.write(concatBytes(
+      encodeFrame(0x1, "Hello World!"),
+      encodeFrame(0x8, encodeClosePayload(1000, "bye")),
+    ));
+    const frames = await framesUntilClose(conn, "server");
+    assert.deepEqual(frames, [[0x1, "Hello World!"], [0x8, "1000"]]);
+  });
+  const client = await connect(server.url);
+  for await (const message of client) await client.send(message);
+  assert.deepEqual((await client.closed).code, 1000);
+  await server.stop();
+});
