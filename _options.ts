@@ -159,6 +159,7 @@ export interface HubLimits extends Omit<UpgradeOptions, "keepalive" | "idleTimeo
   pongTimeout?: number;
   maxBackpressure?: number;
   backpressure?: string;
+  backpressureGrace?: number;
 }
 
 /**
@@ -182,6 +183,7 @@ export function checkHubOptions(options: HubLimits, what = "create hub"): void {
     wholeAtLeast("pongTimeout", options.pongTimeout, 1, what);
   }
   zeroOrMore(options, "maxBackpressure", what);
+  time(options, "backpressureGrace", what);
   if (options.backpressure !== undefined) {
     oneOf("backpressure", options.backpressure, ["close", "drop"] as const, what);
   }

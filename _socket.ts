@@ -353,6 +353,45 @@ export class SocketConnection extends BaseConnection {
   }
 
   /**
+   * Closes with `code` at once, for a peer that does not read: what was
+   * queued and not yet handed to the socket is dropped, so the close frame
+   * waits only behind the write in progress. Sends waiting on backpressure
+   * reject with `ClosedError`: their messages were dropped. For the hub's
+   * slow-consumer policy.
+   */
+  closeDiscarding(code: number, reason: string): Promise<ConnectionCloseInfo> {
+    const protocol = this.#openProtocol();
+    if (protocol === null || this.result !== null || this.#state !== ReadyState.OPEN) {
+      return this.close(code, reason);
+    }
+    protocol.closeDiscarding(code, reason);
+    const batch = this.#batch;
+    this.#batch = null;
+    batch?.reject(
+      new ClosedError(
+        code,
+        reason,
+        "Cannot send: the connection was closed and the message dropped",
+      ),
+    );
+    this.#state = ReadyState.CLOSING;
+    this.#startCloseTimer();
+    this.#queued();
+    return this.closed;
+  }
+
+  /**
+   * Resolves once every byte queued so far has been handed to the socket
+   * (at once when nothing is queued), or when the connection ends.
+   */
+  written(): Promise<void> {
+    if (this.result !== null || this.bufferedAmount === 0) return RESOLVED;
+    this.#queued();
+    const batch = this.#batch ??= handledResolvers();
+    return batch.promise.catch(() => {});
+  }
+
+  /**
    * Calls `callback` with this connection once it has ended; for a server's
    * own bookkeeping, without making the `closed` promise (one callback can
    * serve every connection).

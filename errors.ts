@@ -77,8 +77,10 @@ export class TimeoutError extends Error {
 }
 
 /**
- * Why the hub cut a connection under the `"close"` backpressure policy: the
- * peer left more unsent bytes than the hub's `maxBackpressure` allows.
+ * Why the hub closed a connection under the `"close"` backpressure policy:
+ * the peer left more unsent bytes than the hub's `maxBackpressure` allows
+ * for longer than its `backpressureGrace`. The hub's `"error"` event
+ * carries it; the peer gets a 1008 close frame.
  *
  * @example
  * ```ts
@@ -99,7 +101,7 @@ export class SlowConsumerError extends Error {
    * @param limit The hub's `maxBackpressure`.
    */
   constructor(limit: number) {
-    super(`The peer left more than ${limit} bytes unread`);
+    super(`The peer left more than ${limit} bytes unread for too long`);
     this.name = "SlowConsumerError";
   }
 }

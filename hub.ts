@@ -5,9 +5,11 @@
  * explicit policy for slow consumers, with figures for logs and metrics.
  *
  * - Broadcast frames a message once and writes the same bytes to every
- *   peer; a peer whose send buffer is over `maxBackpressure` is closed
- *   (1008) or skipped and counted, by policy, so one slow consumer neither
- *   grows server memory without bound nor slows the others.
+ *   peer; a peer whose unsent bytes stay over `maxBackpressure` for
+ *   `backpressureGrace` is closed (1008) or skipped and counted, by
+ *   policy, so one slow consumer neither grows server memory without bound
+ *   nor slows the others, and a burst to a reading peer is not mistaken for
+ *   one.
  * - With `compression`, a broadcast is also compressed once (permessage-deflate)
  *   for every peer that negotiated it.
  * - Keepalive is the connections' own (one shared timer for all of them).
@@ -56,6 +58,7 @@ import { SlowConsumerError } from "./errors.ts";
 import { type ServeHandlerInfo, type UpgradeOptions, upgradeWebSocket } from "./server.ts";
 import { rejectionResponse } from "./_server.ts";
 import { viewOf } from "./_util.ts";
+import { SocketConnection } from "./_socket.ts";
 
 export { SlowConsumerError };
 
@@ -70,12 +73,28 @@ export interface HubOptions<T> extends Omit<UpgradeOptions, "keepalive" | "idleT
   pingInterval?: number;
   /** Close a peer (1006, `TimeoutError` `"PONG_TIMEOUT"`) whose pong takes longer than this. Default 10,000. */
   pongTimeout?: number;
-  /** Unsent bytes a peer may hold before the backpressure policy applies. Default 1 MiB. */
+  /**
+   * Unsent bytes a peer may hold for `backpressureGrace` before the
+   * backpressure policy applies. A burst queued in one turn of the event
+   * loop has not been written yet: over this mark, the peer is given the
+   * grace period to take it, and is judged by what is still unsent then.
+   * Past 16 times this mark, the policy applies at once, so that memory
+   * stays bounded meanwhile. Default 1 MiB.
+   */
   maxBackpressure?: number;
   /**
+   * How long, in milliseconds, a peer may stay over `maxBackpressure`
+   * before the policy applies. `0` applies it as soon as a send finds the
+   * peer over the mark. Default 1,000.
+   */
+  backpressureGrace?: number;
+  /**
    * `"close"`: close the peer with 1008 (a slow consumer breaks the
-   * server's policy); `"drop"`: skip the message for that peer and count it.
-   * Default `"close"`.
+   * server's policy): what is queued for it and unwritten is dropped, and
+   * the close frame follows the write in progress, so a peer that reads
+   * again sees 1008; one that never does is cut after `closeTimeout`.
+   * `"drop"`: skip messages for that peer while it stays over the mark,
+   * and count them. Default `"close"`.
    */
   backpressure?: BackpressurePolicy;
   /** Makes each connection's initial `data` from its upgrade request. */
@@ -189,6 +208,30 @@ export class HubConnection<T> {
   }
 
   /**
+   * Resolves once everything queued for this peer has been written (at
+   * once if nothing is), or the connection has closed. A producer that
+   * waits for it whenever the peer holds more than it likes never meets
+   * the slow-consumer policy, whatever the peer's pace.
+   *
+   * @example Replay history at the pace the peer reads it
+   * ```ts ignore
+   * hub.on("open", async (connection) => {
+   *   for (const line of history) {
+   *     if (connection.bufferedAmount > 64 * 1024) await connection.drained();
+   *     connection.send(line);
+   *   }
+   * });
+   * ```
+   */
+  async drained(): Promise<void> {
+    const connection = this.connection;
+    while (connection.readyState === ReadyState.OPEN && connection.bufferedAmount > 0) {
+      if (connection instanceof SocketConnection) await connection.written();
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /**
    * Reads a metadata value.
    *
    * @param key The key.
@@ -274,10 +317,18 @@ interface MemberState {
   rooms: Set<string>;
   /** The code and reason the hub cut it with, when it did. */
   closeAs?: { code: number; reason: string };
+  /** The grace timer, while the peer is over maxBackpressure. */
+  slowTimer?: ReturnType<typeof setTimeout> | undefined;
+  /** Whether it stayed over past the grace: the "drop" policy skips it. */
+  dropping?: boolean;
 }
 
 // deno-lint-ignore no-explicit-any
 const memberStates = new WeakMap<HubConnection<any>, MemberState>();
+
+// Over this many times maxBackpressure, the policy applies without a grace
+// period: the bound on what a peer can hold meanwhile.
+const HARD_LIMIT = 16;
 
 // Shared by every connection in no room, never modified: an idle member
 // should not cost a Set of its own.
@@ -314,6 +365,7 @@ export class Hub<T = Record<string, never>> {
   };
   readonly #maxBackpressure: number;
   readonly #dropPolicy: boolean;
+  readonly #grace: number;
   readonly #upgradeOptions: UpgradeOptions;
   #pending = 0;
   #nextId = 0;
@@ -332,6 +384,7 @@ export class Hub<T = Record<string, never>> {
     this.#options = options;
     this.#maxBackpressure = options.maxBackpressure ?? 1024 * 1024;
     this.#dropPolicy = (options.backpressure ?? "close") === "drop";
+    this.#grace = options.backpressureGrace ?? 1_000;
     const pingInterval = options.pingInterval ?? 30_000;
     const pongTimeout = options.pongTimeout ?? 10_000;
     const {
@@ -340,6 +393,7 @@ export class Hub<T = Record<string, never>> {
       pongTimeout: _pongTimeout,
       maxBackpressure: _maxBackpressure,
       backpressure: _backpressure,
+      backpressureGrace: _backpressureGrace,
       data: _data,
       ...upgradeOptions
     } = options;
@@ -383,6 +437,11 @@ export class Hub<T = Record<string, never>> {
     this.#watch(member);
     return response;
   };
+
+  /** Unsent bytes a peer may hold before the slow-consumer policy looks at it. */
+  get maxBackpressure(): number {
+    return this.#maxBackpressure;
+  }
 
   /** Open connections. */
   get size(): number {
@@ -542,23 +601,63 @@ export class Hub<T = Record<string, never>> {
   #deliver(target: HubConnection<T>, data: SendData | PreparedMessage, size: number): boolean {
     const connection = target.connection;
     if (connection.readyState !== ReadyState.OPEN) return false;
-    if (connection.bufferedAmount + size > this.#maxBackpressure) {
-      if (this.#dropPolicy) {
-        this.#stats.dropped++;
-      } else if (stateOf(target).closeAs === undefined) {
-        // RFC 6455 §7.4.1: 1008, "a message that violates its policy" — here,
-        // not reading fast enough. A close frame would wait behind the bytes
-        // the peer is not reading, so cut the connection now and report 1008.
-        stateOf(target).closeAs = { code: CloseCode.PolicyViolation, reason: "slow consumer" };
-        connection.terminate(new SlowConsumerError(this.#maxBackpressure));
-      }
-      return false;
-    }
+    const unsent = connection.bufferedAmount + size;
+    if (unsent > this.#maxBackpressure && !this.#admit(target, unsent)) return false;
     if (data instanceof PreparedMessage) connection.sendPrepared(data);
     else connection.send(data);
     this.#stats.messagesOut++;
     this.#stats.bytesOut += size;
     return true;
+  }
+
+  /**
+   * Whether a send that takes `target` over maxBackpressure goes ahead: yes
+   * during the grace period, which starts now if it has not; no once the
+   * peer stayed over past it ("drop" skips, "close" closes), or past the
+   * hard ceiling.
+   */
+  #admit(target: HubConnection<T>, unsent: number): boolean {
+    const state = stateOf(target);
+    if (state.dropping || this.#grace === 0 || unsent > HARD_LIMIT * this.#maxBackpressure) {
+      this.#applyPolicy(target, state);
+      return false;
+    }
+    state.slowTimer ??= setTimeout(() => this.#judge(target, state), this.#grace);
+    return true;
+  }
+
+  /** At the end of the grace period: still over the mark is slow. */
+  #judge(target: HubConnection<T>, state: MemberState): void {
+    state.slowTimer = undefined;
+    const connection = target.connection;
+    if (connection.readyState !== ReadyState.OPEN) return;
+    if (connection.bufferedAmount <= this.#maxBackpressure) {
+      state.dropping = false;
+      return;
+    }
+    this.#applyPolicy(target, state);
+    // A peer skipped by "drop" is looked at again after another period.
+    if (state.dropping) state.slowTimer = setTimeout(() => this.#judge(target, state), this.#grace);
+  }
+
+  #applyPolicy(target: HubConnection<T>, state: MemberState): void {
+    if (this.#dropPolicy) {
+      state.dropping = true;
+      this.#stats.dropped++;
+      return;
+    }
+    if (state.closeAs !== undefined) return;
+    // RFC 6455 §7.4.1: 1008, "a message that violates its policy": here,
+    // not reading fast enough.
+    state.closeAs = { code: CloseCode.PolicyViolation, reason: "slow consumer" };
+    this.#emit("error", target, new SlowConsumerError(this.#maxBackpressure));
+    const connection = target.connection;
+    if (connection instanceof SocketConnection) {
+      // What it has not read is dropped: the close frame goes next.
+      connection.closeDiscarding(CloseCode.PolicyViolation, "slow consumer").catch(() => {});
+    } else {
+      connection.close(CloseCode.PolicyViolation, "slow consumer").catch(() => {});
+    }
   }
 
   #watch(member: HubConnection<T>): void {
@@ -617,6 +716,7 @@ export class Hub<T = Record<string, never>> {
         return;
       }
       hub.#connections.delete(member.id);
+      if (this.state.slowTimer !== undefined) clearTimeout(this.state.slowTimer);
       for (const room of [...member.rooms]) hub.leave(member, room);
       const { code, reason } = this.state.closeAs ?? info;
       hub.#closes[code] = (hub.#closes[code] ?? 0) + 1;

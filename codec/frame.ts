@@ -447,6 +447,25 @@ export class FrameEncoder {
     return chunks;
   }
 
+  /**
+   * Drops every frame encoded since the last {@linkcode FrameEncoder.take};
+   * the batch that call handed out stays valid. For a connection closed
+   * because its peer does not read: its close frame need not wait behind
+   * bytes that will never be read.
+   */
+  discard(): void {
+    const owned = this.#owned;
+    if (owned !== null) {
+      for (const buffer of owned) release(buffer);
+      owned.length = 0;
+    }
+    this.#buffer = null;
+    this.#start = 0;
+    this.#end = 0;
+    if (this.#chunks !== null) this.#chunks.length = 0;
+    this.#pendingBytes = 0;
+  }
+
   #encodeOwned(opcode: Opcode, payload: Uint8Array, fin: boolean, rsv: number): void {
     const length = payload.length;
     const header = new Uint8Array(14);

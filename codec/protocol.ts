@@ -589,6 +589,27 @@ export class Protocol {
   }
 
   /**
+   * Closes, dropping what was queued and not yet taken by
+   * {@linkcode Protocol.dataToSend}: the close frame goes right after the
+   * bytes already taken. For a peer that does not read (a slow consumer):
+   * RFC 6455 §7.4.1's 1008 then reaches it as soon as it reads at all.
+   * Messages being sent are cut off; the peer sees their close instead.
+   *
+   * @param code The close code.
+   * @param reason The reason.
+   * @throws {RangeError} If the code or reason cannot go on the wire.
+   */
+  closeDiscarding(code: number, reason = ""): void {
+    encodeClosePayload(code, reason); // throws for a bad code or reason
+    if (this.#state !== ReadyState.OPEN) return;
+    this.#encoder?.discard();
+    this.#pongLengths.length = 0;
+    this.#owedPongBytes = 0;
+    this.#sendingType = 0;
+    this.close(code, reason);
+  }
+
+  /**
    * Takes the bytes to write to the peer, in order.
    *
    * @returns Chunks to write; they stay valid until the next call, so write

@@ -21,6 +21,7 @@ import {
   ReadyState,
   serve,
   type Server,
+  SlowConsumerError,
   TimeoutError,
   type WebSocketConnection,
 } from "../mod.ts";
@@ -546,7 +547,11 @@ const MESSAGE_SIZE = 16 * 1024;
 const MAX_MESSAGES = 2_000;
 
 Deno.test('backpressure "drop" skips a peer that never reads, counts it, and bounds its buffer', async () => {
-  const hub = new Hub({ backpressure: "drop", maxBackpressure: MAX_BACKPRESSURE });
+  const hub = new Hub({
+    backpressure: "drop",
+    maxBackpressure: MAX_BACKPRESSURE,
+    backpressureGrace: 100,
+  });
   const { server, port, url } = start(hub);
   const [readerA] = await connectMember(hub, url);
   const [readerB] = await connectMember(hub, url);
@@ -574,8 +579,9 @@ Deno.test('backpressure "drop" skips a peer that never reads, counts it, and bou
     const stats = hub.stats();
     assert.equal(stats.dropped, skipped);
     assert.equal(stats.messagesOut, 3 * sent - skipped);
+    // Over the mark during the grace period, never past the hard ceiling.
     assert.ok(
-      maxBuffered <= MAX_BACKPRESSURE + MESSAGE_SIZE,
+      maxBuffered <= 16 * MAX_BACKPRESSURE + MESSAGE_SIZE,
       `${maxBuffered} bytes buffered for the slow peer`,
     );
     // Dropping is not closing.
@@ -593,6 +599,7 @@ Deno.test('backpressure "close" closes a peer that never reads with 1008; the ot
   const hub = new Hub({
     backpressure: "close",
     maxBackpressure: MAX_BACKPRESSURE,
+    backpressureGrace: 100,
     // The slow peer cannot read the close frame: bound the closing handshake.
     closeTimeout: 300,
   });
@@ -637,6 +644,88 @@ Deno.test('backpressure "close" closes a peer that never reads with 1008; the ot
     assert.equal(await readerB.receive({ timeout: 2_000 }), "still here");
   } finally {
     await finish(hub, server, [readerA, readerB], [slow]);
+  }
+});
+
+Deno.test("a burst over maxBackpressure to a peer that reads is delivered whole, with the default policy", async () => {
+  // 100 × 16 KiB in one turn: 1.6 MiB queued before anything is written,
+  // over the default 1 MiB mark. The peer reads, so it is not slow.
+  const hub = new Hub();
+  hub.on("open", (member) => {
+    for (let i = 0; i < 100; i++) assert.equal(member.send(numbered(i, MESSAGE_SIZE)), true);
+  });
+  const { server, url } = start(hub);
+  const [client] = await connectMember(hub, url);
+  try {
+    for (let i = 0; i < 100; i++) {
+      assert.equal(numberOf(await client.receive({ timeout: 5_000 })), i);
+    }
+    assert.equal(client.readyState, ReadyState.OPEN);
+    assert.deepEqual(hub.stats().closes, {});
+  } finally {
+    await finish(hub, server, [client]);
+  }
+});
+
+Deno.test('backpressure "close" sends a real 1008 close frame, after dropping what the peer had not taken', async () => {
+  // The raw peer never answers the close: bound the closing handshake.
+  const hub = new Hub({
+    maxBackpressure: MAX_BACKPRESSURE,
+    backpressureGrace: 50,
+    closeTimeout: 300,
+  });
+  const { server, port, url } = start(hub);
+  const [reader] = await connectMember(hub, url);
+  const [slow, slowMember] = await openRawMember(hub, port);
+  try {
+    const closed = nextEvent(hub, "close", (member) => member === slowMember, 5_000);
+    const error = nextEvent(hub, "error", (member) => member === slowMember, 5_000);
+    // Fill the slow peer's socket, then let the grace period pass.
+    let sent = 0;
+    while (slowMember.state === ReadyState.OPEN && sent < MAX_MESSAGES) {
+      hub.broadcast(numbered(sent++, MESSAGE_SIZE));
+      assert.equal(numberOf(await reader.receive({ timeout: 2_000 })), sent - 1);
+    }
+    assert.ok((await error)[1] instanceof SlowConsumerError);
+    // The peer reads again: after the frames the kernel already took, a close frame with 1008.
+    const { frames } = await readFrames(slow, (got) => got.at(-1)?.opcode === Opcode.Close, 5_000);
+    const close = frames.at(-1)!;
+    assert.equal(close.opcode, 0x8);
+    assert.equal(parseClosePayload(close.payload).code, 1008);
+    assert.ok(frames.length - 1 < sent, "the frames queued for it were dropped, not all sent");
+    const [, code, reason] = await closed;
+    assert.deepEqual([code, reason], [1008, "slow consumer"]);
+  } finally {
+    await finish(hub, server, [reader], [slow]);
+  }
+});
+
+Deno.test("HubConnection.drained() paces a producer so that a slow peer is never cut", async () => {
+  const hub = new Hub({
+    maxBackpressure: MAX_BACKPRESSURE,
+    backpressureGrace: 0,
+    closeTimeout: 200,
+  });
+  const { server, port } = start(hub);
+  const [raw, member] = await openRawMember(hub, port);
+  try {
+    // With no grace at all, only drained() keeps this peer from the policy.
+    const reading = readFrames(raw, (got) => got.at(-1)?.opcode === Opcode.Close, 10_000);
+    reading.catch(() => {}); // awaited below; a failure before that must not go unhandled
+    for (let i = 0; i < 200; i++) {
+      // Four messages ahead at most: 64 KiB, the mark.
+      if (member.bufferedAmount > MAX_BACKPRESSURE - 4 * MESSAGE_SIZE) await member.drained();
+      assert.equal(member.send(numbered(i, MESSAGE_SIZE)), true, `message ${i}`);
+    }
+    assert.equal(member.state, ReadyState.OPEN);
+    await member.close(1000);
+    const { frames } = await reading;
+    assert.equal(frames.length, 201);
+    // Never cut as a slow consumer (the raw peer sends no close reply: 1006).
+    await waitFor(() => hub.size === 0, "the close");
+    assert.equal(hub.stats().closes["1008"], undefined);
+  } finally {
+    await finish(hub, server, [], [raw]);
   }
 });
 

@@ -231,6 +231,7 @@ const HUB_CASES: BadCase[] = [
   ...bad("pingInterval", [NOT_A_NUMBER], TypeError),
   ...positiveDuration("pongTimeout"),
   ...limitMaybeZero("maxBackpressure"),
+  ...duration("backpressureGrace"),
   ...bad("backpressure", ["bogus", "", "Close", 1], TypeError),
   ...LIMIT_CASES,
 ];

@@ -621,3 +621,21 @@ Deno.test("Protocol refuses receiveWritten without a receive target", () => {
   server.receive(fromClient(Opcode.Binary, new Uint8Array(10)));
   assert.throws(() => server.receiveWritten(1), RangeError);
 });
+
+Deno.test("Protocol.closeDiscarding drops what dataToSend() has not taken and queues the close frame next", () => {
+  const server = new Protocol({ role: "server" });
+  server.send("taken");
+  const taken = server.dataToSend();
+  assert.equal(taken.length, 1);
+  // Queued after the last take: dropped, with an owed pong and a fragment in progress.
+  server.send("dropped 1");
+  server.send(new Uint8Array(100_000));
+  server.sendText("part", { fin: false });
+  server.receive(fromClient(Opcode.Ping, "p"));
+  server.closeDiscarding(1008, "slow consumer");
+  assert.equal(server.state, ReadyState.CLOSING);
+  const frames = sent(server);
+  assert.equal(frames.length, 1);
+  assert.deepEqual(closeOf(frames[0]), { code: 1008, reason: "slow consumer" });
+  assert.throws(() => server.closeDiscarding(1, ""), RangeError);
+});
