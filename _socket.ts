@@ -63,6 +63,8 @@ const SHRINK_AFTER = 16;
 const DIRECT_READ_MIN = 64 * 1024;
 // The most bytes decoded in one Protocol.receive() call (see #receive).
 const RECEIVE_SLICE = 4 * 1024;
+// Events from one slice that mean small frames: keep slicing.
+const MANY_EVENTS = 32;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -549,12 +551,19 @@ export class SocketConnection extends BaseConnection {
       this.#handleEvents(protocol, protocol.receive(bytes));
       return;
     }
-    // A large read is decoded in slices, each one's events handled before
-    // the next is decoded: a 256 KiB read of empty pings would otherwise
-    // hold 43,000 events and their payloads at once, long enough for the
-    // garbage collector to promote them (+150 MB RSS per million pings).
-    for (let at = 0; at < bytes.length && this.result === null; at += RECEIVE_SLICE) {
-      this.#handleEvents(protocol, protocol.receive(bytes.subarray(at, at + RECEIVE_SLICE)));
+    // A large read of small frames is decoded in slices, each one's events
+    // handled before the next is decoded: a 256 KiB read of empty pings
+    // would otherwise hold 43,000 events and their payloads at once, long
+    // enough for the garbage collector to promote them (+150 MB RSS per
+    // million pings). A slice that brings few events means large frames:
+    // the rest goes in one call, as slicing them only adds copies.
+    let at = 0;
+    let size = RECEIVE_SLICE;
+    while (at < bytes.length && this.result === null) {
+      const events = protocol.receive(bytes.subarray(at, at + size));
+      at += size;
+      if (events.length < MANY_EVENTS) size = bytes.length;
+      this.#handleEvents(protocol, events);
     }
   }
 
