@@ -77,8 +77,12 @@ export class PreparedMessage {
     const compressed = this.#compressed ??= new Map();
     let frame = compressed.get(compressor);
     if (frame === undefined) {
-      // RFC 7692 §6.1: the compressed payload, RSV1 on the (only) frame.
-      frame = encodeFrame(this.opcode, compressor.compress(this.payload), { rsv1: true });
+      // RFC 7692 §6.1: the compressed payload, RSV1 on the (only) frame;
+      // the plain frame if compressing does not shrink it.
+      const deflated = compressor.compress(this.payload);
+      frame = deflated.length < this.payload.length
+        ? encodeFrame(this.opcode, deflated, { rsv1: true })
+        : this.#frame ??= encodeFrame(this.opcode, this.payload);
       compressed.set(compressor, frame);
     }
     return frame;

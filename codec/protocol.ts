@@ -957,7 +957,12 @@ export class Protocol {
   /** A whole message, deflated, RSV1 on its first frame (RFC 7692 §6.1). */
   #sendCompressed(type: Opcode, data: Uint8Array): void {
     const opcode = this.#beginSend(type, true);
-    this.#sendFragmented(opcode, this.#compressor!.compress(data), true, true);
+    const compressed = this.#compressor!.compress(data);
+    // RFC 7692 §6: compression is per message. One that does not shrink
+    // (random or already compressed data grows by a few per cent) goes as
+    // it is, so that it never passes a limit its own size is within.
+    if (compressed.length >= data.length) this.#sendFragmented(opcode, data, true);
+    else this.#sendFragmented(opcode, compressed, true, true);
   }
 
   #sendControl(opcode: Opcode, data: Uint8Array | string): void {

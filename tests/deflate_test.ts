@@ -8,9 +8,11 @@ import {
   encodeFrame,
   formatExtensions,
   type Frame,
+  FrameDecoder,
   negotiateDeflate,
   Opcode,
   parseExtensions,
+  PreparedMessage,
   Protocol,
   type ProtocolCompression,
   type ProtocolEvent,
@@ -166,7 +168,8 @@ Deno.test("Protocol compresses messages from the threshold up, RSV1 on the first
     fragmentSize: 10,
     compression: compression(0),
   });
-  const numbers = Array.from({ length: 100 }, (_, i) => String((i * 7919) % 1000)).join(",");
+  // Compressible (a message that compression would grow goes as it is).
+  const numbers = Array.from({ length: 100 }, (_, i) => String(i % 16)).join(",");
   fragmenting.send(numbers);
   const fragments = sent(fragmenting);
   assert.ok(fragments.length > 1);
@@ -293,4 +296,31 @@ Deno.test("RSV1 on a continuation or a control frame fails with 1002 even when n
   );
   const error = events.find((event) => event.type === "error");
   assert.ok(error?.type === "error" && error.error.closeCode === 1002);
+});
+
+Deno.test("a message that compression would grow goes uncompressed, so it never passes the peer's limit", () => {
+  // Random bytes grow a few per cent under deflate.
+  const data = new Uint8Array(1000);
+  for (let i = 0, x = 1; i < data.length; i++) {
+    data[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  }
+  const compression = () => ({ compressor: zlibCompressor(15, 1), threshold: 0 });
+  const client = new Protocol({ role: "client", compression: compression() });
+  const server = new Protocol({ role: "server", maxMessageSize: 1000, compression: compression() });
+  client.send(data);
+  const frames = framesSent(client, true);
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.rsv1, false, "sent as it is");
+  client.send(new Uint8Array(1000)); // zeros: compressed
+  const events = client.dataToSend().flatMap((chunk) => server.receive(chunk.slice()));
+  assert.deepEqual(events.map((event) => event.type), ["message"]);
+  // The first message, resent, arrives within the limit.
+  client.send(data);
+  const again = client.dataToSend().flatMap((chunk) => server.receive(chunk.slice()));
+  assert.deepEqual(again, [{ type: "message", data }]);
+  // A prepared message follows the same rule.
+  const prepared = new PreparedMessage(data);
+  const frame = new FrameDecoder({ role: "client", allowRsv1: true });
+  frame.push(prepared.frame(compression()));
+  assert.equal(frame.next()!.rsv1, false);
 });
