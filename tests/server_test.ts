@@ -697,3 +697,22 @@ Deno.test("on Deno.serve, a peer gone without a close frame is 1006, as on serve
   assert.equal(info.closedByPeer, true);
   await deno.shutdown();
 });
+
+Deno.test("inside Deno.serve, upgradeWebSocket refuses receiveHighWaterMark: Deno's socket cannot pause reading", async () => {
+  let refusal: unknown;
+  const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    try {
+      return upgradeWebSocket(request, { receiveHighWaterMark: 1024 }).response;
+    } catch (error) {
+      refusal = error;
+      return new Response("refused", { status: 400 });
+    }
+  });
+  await assert.rejects(
+    connect(`ws://127.0.0.1:${deno.addr.port}/`),
+    (error: unknown) => error instanceof HandshakeError && error.status === 400,
+  );
+  assert.ok(refusal instanceof TypeError);
+  assert.match(refusal.message, /receiveHighWaterMark needs Duplex's own server/);
+  await deno.shutdown();
+});
