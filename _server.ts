@@ -98,7 +98,13 @@ export class DuplexServer implements Server {
   #wake: (() => void) | null = null;
   #shuttingDown = false;
 
-  constructor(options: ServeOptions, handler: ServeHandler) {
+  /**
+   * @param options The server's options.
+   * @param handler The request handler.
+   * @param listener Where connections come from, instead of listening on
+   * `hostname` and `port` (the testing kit's in-memory listener).
+   */
+  constructor(options: ServeOptions, handler: ServeHandler, listener?: Deno.Listener) {
     this.#options = options;
     this.#handler = handler;
     const hostname = options.hostname ?? "0.0.0.0";
@@ -106,9 +112,10 @@ export class DuplexServer implements Server {
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new TypeError("Cannot serve: TLS needs both cert and key");
     }
-    this.#listener = options.cert !== undefined
-      ? Deno.listenTls({ hostname, port, cert: options.cert, key: options.key! })
-      : Deno.listen({ hostname, port });
+    this.#listener = listener ??
+      (options.cert !== undefined
+        ? Deno.listenTls({ hostname, port, cert: options.cert, key: options.key! })
+        : Deno.listen({ hostname, port }));
     this.#scheme = options.cert !== undefined ? "https" : "http";
     this.#requestDeadlines = new DeadlineQueue(options.requestTimeout ?? 10_000);
     this.#keepAliveDeadlines = new DeadlineQueue(options.keepAliveTimeout ?? 5_000);
