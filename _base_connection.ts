@@ -47,7 +47,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   abstract readonly extensions: string;
   abstract readonly headers: Headers;
   abstract readonly bufferedAmount: number;
-  abstract send(data: SendData): Promise<void>;
+  abstract send(data: SendData | PreparedMessage): Promise<void>;
   abstract sendPrepared(message: PreparedMessage): Promise<void>;
   abstract ping(data?: Uint8Array | string): Promise<number>;
   abstract pong(data?: Uint8Array | string): Promise<void>;

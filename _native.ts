@@ -14,13 +14,7 @@
  * @module
  */
 
-import {
-  acceptUpgrade,
-  CloseCode,
-  ClosedError,
-  type PreparedMessage,
-  ReadyState,
-} from "./codec/mod.ts";
+import { acceptUpgrade, CloseCode, ClosedError, PreparedMessage, ReadyState } from "./codec/mod.ts";
 import { ConnectionError } from "./errors.ts";
 import { BaseConnection } from "./_base_connection.ts";
 import type { ConnectionCloseInfo, SendData, WebSocketConnection } from "./connection.ts";
@@ -132,7 +126,9 @@ export class NativeConnection extends BaseConnection {
     return this.#socket.bufferedAmount;
   }
 
-  send(data: SendData): Promise<void> {
+  send(data: SendData | PreparedMessage): Promise<void> {
+    // Deno's socket frames every message itself.
+    if (data instanceof PreparedMessage) data = data.data;
     const state = this.#socket.readyState;
     if (state === WebSocket.CONNECTING) {
       return Promise.reject(

@@ -12,7 +12,7 @@ import {
   type CloseInfo,
   encodeUtf8,
   Keepalive,
-  type PreparedMessage,
+  PreparedMessage,
   Protocol,
   type ProtocolCompression,
   ProtocolError,
@@ -293,10 +293,11 @@ export class SocketConnection extends BaseConnection {
     }, error);
   }
 
-  send(data: SendData): Promise<void> {
+  send(data: SendData | PreparedMessage): Promise<void> {
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     if (typeof data === "string") protocol.sendText(data);
+    else if (data instanceof PreparedMessage) protocol.sendPrepared(data);
     else protocol.sendBinary(viewOf(data));
     return this.#queued();
   }

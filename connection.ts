@@ -157,14 +157,16 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
   readonly writable: WritableStream<SendData>;
 
   /**
-   * Sends a message: a string as text, binary data as binary.
+   * Sends a message: a string as text, binary data as binary, a
+   * {@linkcode PreparedMessage} as it was prepared (a server writes the
+   * bytes it was framed into once; see `sendPrepared()`).
    *
    * @returns A promise that resolves at once while the buffered bytes stay
    * under `highWaterMark`, and once the frame is written otherwise; it
    * rejects with a `ClosedError` if the connection is closing or closed.
    * Binary data is not copied when large: leave it alone until then.
    */
-  send(data: SendData): Promise<void>;
+  send(data: SendData | PreparedMessage): Promise<void>;
   /**
    * Sends a message prepared once for many connections (a broadcast): a
    * server writes the frame the message was encoded into once, compressed

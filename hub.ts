@@ -289,11 +289,11 @@ export class HubConnection<T> {
   /**
    * Sends a message, subject to the hub's backpressure policy.
    *
-   * @param data Text or binary.
+   * @param data Text, binary, or a message prepared once for many sends.
    * @returns `true` if queued; `false` if the connection is not open, or the
    * message was dropped or the connection closed for backpressure.
    */
-  send(data: SendData): boolean {
+  send(data: SendData | PreparedMessage): boolean {
     return this.#hub.sendTo(this, data);
   }
 
@@ -542,11 +542,11 @@ export class Hub<T = Record<string, never>> {
    * connection out. The frame is built once and the same bytes are written
    * to every peer.
    *
-   * @param data Text or binary.
+   * @param data Text, binary, or a message prepared once ({@linkcode prepareMessage}).
    * @param options The room and the connection to leave out.
    * @returns The number of peers the message was queued for.
    */
-  broadcast(data: SendData, options: BroadcastOptions<T> = {}): number {
+  broadcast(data: SendData | PreparedMessage, options: BroadcastOptions<T> = {}): number {
     const targets = options.room === undefined
       ? this.#connections.values()
       : this.#rooms.get(options.room)?.values();
@@ -554,7 +554,9 @@ export class Hub<T = Record<string, never>> {
     const except = typeof options.except === "string" ? options.except : options.except?.id;
     // Framed once for every peer, and compressed once for every peer with
     // the same permessage-deflate settings.
-    const message = new PreparedMessage(typeof data === "string" ? data : viewOf(data));
+    const message = data instanceof PreparedMessage
+      ? data
+      : new PreparedMessage(typeof data === "string" ? data : viewOf(data));
     let delivered = 0;
     for (const target of targets) {
       if (target.id === except) continue;
@@ -568,11 +570,15 @@ export class Hub<T = Record<string, never>> {
    * {@linkcode HubConnection.send} calls.
    *
    * @param target The connection.
-   * @param data Text or binary.
+   * @param data Text, binary, or a prepared message.
    * @returns Whether the message was queued.
    */
-  sendTo(target: HubConnection<T>, data: SendData): boolean {
-    const size = typeof data === "string" ? utf8Length(data) : viewOf(data).length;
+  sendTo(target: HubConnection<T>, data: SendData | PreparedMessage): boolean {
+    const size = typeof data === "string"
+      ? utf8Length(data)
+      : data instanceof PreparedMessage
+      ? data.payload.length
+      : viewOf(data).length;
     return this.#deliver(target, data, size);
   }
 

@@ -284,7 +284,7 @@ export class TestConnection implements WebSocketConnection {
     return this.connection.writable;
   }
   /** See {@linkcode WebSocketConnection.send}. */
-  send(data: SendData): Promise<void> {
+  send(data: SendData | PreparedMessage): Promise<void> {
     return this.connection.send(data);
   }
   /** See {@linkcode WebSocketConnection.sendPrepared}. */

@@ -56,7 +56,7 @@ export {
 } from "./errors.ts";
 export { Keepalive, type KeepaliveAction, type KeepaliveOptions } from "./keepalive.ts";
 export { generateMaskKey, mask } from "./mask.ts";
-export { PreparedMessage } from "./prepared.ts";
+export { PreparedMessage, prepareMessage, type PrepareOptions } from "./prepared.ts";
 export { decodeUtf8, encodeUtf8, isValidUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
 export { CloseCode } from "./close_code.ts";
 export {

@@ -16,11 +16,26 @@ import { encodeFrame, Opcode } from "./frame.ts";
 import type { Message, ProtocolCompression } from "./protocol.ts";
 import { encodeUtf8 } from "./utf8.ts";
 
+/** Options for {@linkcode prepareMessage} and {@linkcode PreparedMessage}. */
+export interface PrepareOptions {
+  /** Send text as a binary message (its UTF-8 bytes). Default `false`. */
+  binary?: boolean;
+  /**
+   * `true` to compress for every connection that negotiated
+   * permessage-deflate, whatever its threshold; `false` never to; by
+   * default, by each connection's threshold. A message that compression
+   * would grow is sent as it is.
+   */
+  compress?: boolean;
+}
+
 /**
  * A message prepared for many connections; send it with
- * {@linkcode Protocol.sendPrepared}. Only unmasked (server) frames can be
- * shared: a client masks every frame with a key of its own, so a client
- * `Protocol` sends the message as usual.
+ * {@linkcode Protocol.sendPrepared} (or a connection's `send()`). Only
+ * unmasked (server) frames can be shared: a client masks every frame with
+ * a key of its own, so on a client, preparing only encodes the payload
+ * once, and a client `Protocol` frames and masks it as usual (compressing
+ * it by its own threshold).
  *
  * @example One frame, two connections
  * ```ts
@@ -36,10 +51,12 @@ import { encodeUtf8 } from "./utf8.ts";
  * ```
  */
 export class PreparedMessage {
-  /** The message. */
+  /** The message: a string for a text message, bytes for a binary one. */
   readonly data: Message;
   /** Its payload as bytes (a string's UTF-8). */
   readonly payload: Uint8Array;
+  /** Whether to compress it: see {@linkcode PrepareOptions.compress}. */
+  readonly compress: boolean | undefined;
   #frame: Uint8Array | null = null;
   // Compressed frames by compressor: connections that share a compressor
   // (the same window and level) share the bytes.
@@ -49,10 +66,12 @@ export class PreparedMessage {
    * Prepares a message.
    *
    * @param data Text, or binary data (not copied: leave it alone until sent).
+   * @param options Text as binary, and whether to compress.
    */
-  constructor(data: Message) {
-    this.data = data;
+  constructor(data: Message, options: PrepareOptions = {}) {
     this.payload = typeof data === "string" ? encodeUtf8(data) : data;
+    this.data = options.binary === true ? this.payload : data;
+    this.compress = options.compress;
   }
 
   /** The opcode of its frame. */
@@ -68,8 +87,9 @@ export class PreparedMessage {
    */
   frame(compression: ProtocolCompression | null = null): Uint8Array {
     if (
-      compression === null ||
-      this.payload.length < (compression.threshold ?? DEFAULT_COMPRESSION_THRESHOLD)
+      compression === null || this.compress === false ||
+      (this.compress === undefined &&
+        this.payload.length < (compression.threshold ?? DEFAULT_COMPRESSION_THRESHOLD))
     ) {
       return this.#frame ??= encodeFrame(this.opcode, this.payload);
     }
@@ -87,4 +107,27 @@ export class PreparedMessage {
     }
     return frame;
   }
+}
+
+/**
+ * Frames a message once, to send it to many connections with `send()`,
+ * `Hub.broadcast()` or {@linkcode Protocol.sendPrepared}: servers write the
+ * same bytes, compressed once per compression setting.
+ *
+ * @param data Text, or binary data (not copied: leave it alone until sent).
+ * @param options Text as binary, and whether to compress.
+ * @returns The prepared message.
+ *
+ * @example
+ * ```ts
+ * import { Opcode, prepareMessage } from "@duplex/websocket/codec";
+ * import assert from "node:assert/strict";
+ *
+ * const message = prepareMessage("{\"tick\":1}", { binary: true, compress: false });
+ * assert.equal(message.opcode, Opcode.Binary);
+ * assert.deepEqual(message.frame().subarray(0, 2), new Uint8Array([0x82, 10]));
+ * ```
+ */
+export function prepareMessage(data: Message, options: PrepareOptions = {}): PreparedMessage {
+  return new PreparedMessage(data, options);
 }

@@ -15,9 +15,11 @@ import {
   parseExtensions,
   PerMessageDeflate,
   PreparedMessage,
+  prepareMessage,
   Protocol,
   type ProtocolEvent,
 } from "../codec/mod.ts";
+import { connect, Hub, serve } from "../mod.ts";
 import { zlibCompressor } from "../_deflate.ts";
 import { concat, framesSent } from "./_util.ts";
 
@@ -478,4 +480,61 @@ Deno.test("sendPrepared on a client throws TypeError while a fragmented message 
   const client = new Protocol({ role: "client" });
   client.sendText("Hel", { fin: false });
   assert.throws(() => client.sendPrepared(new PreparedMessage(new Uint8Array([1]))), TypeError);
+});
+
+Deno.test("a prepared message goes from a hub to Deno's native WebSocket, and from a Duplex client's send()", async () => {
+  const hub = new Hub();
+  const received: unknown[] = [];
+  hub.on("message", (_, message) => received.push(message));
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.handler);
+  const url = `ws://127.0.0.1:${server.addr.port}/`;
+  const native = new WebSocket(url);
+  native.binaryType = "arraybuffer";
+  const messages: unknown[] = [];
+  const got = new Promise<void>((resolve) => {
+    native.onmessage = (event) => {
+      messages.push(event.data);
+      if (messages.length === 2) resolve();
+    };
+  });
+  await new Promise((resolve) => native.onopen = resolve);
+  while (hub.size < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  hub.broadcast(prepareMessage("tick"));
+  hub.broadcast(prepareMessage("tock", { binary: true }));
+  await got;
+  assert.equal(messages[0], "tick");
+  assert.deepEqual(new Uint8Array(messages[1] as ArrayBuffer), new TextEncoder().encode("tock"));
+  // A client prepares too: the payload is encoded once, each frame masked.
+  const client = await connect(url);
+  const prepared = prepareMessage("from a client", { binary: true });
+  await client.send(prepared);
+  await client.send(prepared);
+  while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.deepEqual(received, [prepared.payload, prepared.payload]);
+  const closed = new Promise((resolve) => native.onclose = resolve);
+  native.close(1000);
+  await closed;
+  await client.close(1000);
+  await server.shutdown();
+});
+
+Deno.test("prepareMessage: binary sends text as bytes; compress overrides the threshold both ways", () => {
+  const engine = zlibCompressor(15, 1);
+  const compression = { compressor: engine, threshold: 1_000_000 };
+  const text = "abc".repeat(100);
+  const server = new Protocol({ role: "server", compression });
+  // By the threshold: too small to compress.
+  server.sendPrepared(prepareMessage(text));
+  // Forced on, and forced off below a threshold of 0.
+  server.sendPrepared(prepareMessage(text, { compress: true }));
+  const eager = new Protocol({ role: "server", compression: { compressor: engine, threshold: 0 } });
+  eager.sendPrepared(prepareMessage(text, { compress: false, binary: true }));
+  const frames = [...framesSent(server, true), ...framesSent(eager, true)];
+  assert.deepEqual(frames.map((frame) => [frame.opcode, frame.rsv1]), [
+    [Opcode.Text, false],
+    [Opcode.Text, true],
+    [Opcode.Binary, false],
+  ]);
+  assert.ok(frames[1]!.payload.length < 50);
+  assert.deepEqual(frames[2]!.payload, new TextEncoder().encode(text));
 });

@@ -8,6 +8,8 @@ import * as ws from "npm:ws@8.18.3";
 import {
   connect,
   HandshakeError,
+  Hub,
+  prepareMessage,
   serve,
   type UpgradeOptions,
   upgradeWebSocket,
@@ -398,5 +400,38 @@ Deno.test("Duplex's server answers a ws client without permessage-deflate when c
   assert.equal((await client.receive()).data.toString(), "plain");
   client.ws.close(1000);
   await client.closed;
+  await server.shutdown();
+});
+
+Deno.test("prepared messages reach ws clients with and without compression, as text and as binary", async () => {
+  const hub = new Hub({ compression: { threshold: 0 } });
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, hub.handler);
+  const url = `ws://127.0.0.1:${server.addr.port}/`;
+  const plain = wsOpen(url);
+  const deflating = wsOpen(url, undefined, { perMessageDeflate: true });
+  await Promise.all([plain.opened, deflating.opened]);
+  while (hub.size < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  const text = "prepared ".repeat(200);
+  const sent = [
+    prepareMessage(text),
+    prepareMessage(text, { binary: true }),
+    prepareMessage(text, { compress: false }),
+    prepareMessage(new Uint8Array([1, 2, 3]), { compress: true }),
+  ];
+  for (const message of sent) assert.equal(hub.broadcast(message), 2);
+  // One more through a connection's own send().
+  for (const member of hub.connections) await member.connection.send(sent[0]!);
+  for (const client of [plain, deflating]) {
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await client.receive());
+    assert.deepEqual(got.map((m) => m.isBinary), [false, true, false, true, false]);
+    assert.equal(got[0]!.data.toString(), text);
+    assert.equal(got[1]!.data.toString(), text);
+    assert.equal(got[2]!.data.toString(), text);
+    assert.deepEqual([...got[3]!.data], [1, 2, 3]);
+    assert.equal(got[4]!.data.toString(), text);
+    client.ws.close(1000);
+    await client.closed;
+  }
   await server.shutdown();
 });
