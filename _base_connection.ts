@@ -9,6 +9,8 @@ import { TimeoutError } from "./errors.ts";
 import type {
   ConnectionCloseInfo,
   ConnectionListener,
+  MessageWriter,
+  MessageWriterOptions,
   ReceiveOptions,
   SendData,
   WebSocketConnection,
@@ -49,6 +51,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   abstract readonly bufferedAmount: number;
   abstract send(data: SendData | PreparedMessage): Promise<void>;
   abstract sendPrepared(message: PreparedMessage): Promise<void>;
+  abstract writer(options?: MessageWriterOptions): MessageWriter;
   abstract ping(data?: Uint8Array | string): Promise<number>;
   abstract pong(data?: Uint8Array | string): Promise<void>;
   abstract close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;

@@ -17,9 +17,15 @@
 import { acceptUpgrade, CloseCode, ClosedError, PreparedMessage, ReadyState } from "./codec/mod.ts";
 import { ConnectionError } from "./errors.ts";
 import { BaseConnection } from "./_base_connection.ts";
-import type { ConnectionCloseInfo, SendData, WebSocketConnection } from "./connection.ts";
+import type {
+  ConnectionCloseInfo,
+  MessageWriter,
+  MessageWriterOptions,
+  SendData,
+  WebSocketConnection,
+} from "./connection.ts";
 import type { UpgradeOptions, UpgradeResult } from "./server.ts";
-import { rejected, webSocketUrl } from "./_util.ts";
+import { concatBytes, rejected, webSocketUrl } from "./_util.ts";
 
 /** Options for {@linkcode NativeConnection}. */
 export interface NativeConnectionOptions {
@@ -47,6 +53,7 @@ export class NativeConnection extends BaseConnection {
   readonly #highWaterMark: number;
   readonly #maxMessageSize: number;
   #closing = false;
+  #writer = false;
   #terminated: Error | undefined;
 
   /**
@@ -147,6 +154,57 @@ export class NativeConnection extends BaseConnection {
     this.#socket.send(data as string | ArrayBufferLike | ArrayBufferView<ArrayBuffer>);
     if (this.#socket.bufferedAmount <= this.#highWaterMark) return Promise.resolve();
     return this.#drained();
+  }
+
+  writer(options: MessageWriterOptions = {}): MessageWriter {
+    if (this.#writer) {
+      throw new TypeError("Cannot open a message writer: another one is open on this connection");
+    }
+    const binary = options.binary ?? false;
+    if (typeof binary !== "boolean") {
+      throw new TypeError(`Cannot open a message writer: binary must be a boolean, got ${binary}`);
+    }
+    // Deno's socket sends whole messages only: the pieces are joined, and
+    // end() sends them.
+    this.#writer = true;
+    const pieces: (string | Uint8Array)[] = [];
+    let done = false;
+    const check = (chunk: unknown): Error | undefined => {
+      if (done) return new TypeError("Cannot write: the message writer has ended");
+      if (binary ? !(chunk instanceof Uint8Array) : typeof chunk !== "string") {
+        return new TypeError(
+          `Cannot write: a ${binary ? "binary" : "text"} writer takes ${
+            binary ? "Uint8Array" : "string"
+          } chunks`,
+        );
+      }
+    };
+    const finish = () => {
+      done = true;
+      this.#writer = false;
+    };
+    return {
+      write: (chunk) => {
+        const error = check(chunk);
+        if (error !== undefined) return Promise.reject(error);
+        pieces.push(binary ? (chunk as Uint8Array).slice() : chunk);
+        return Promise.resolve();
+      },
+      end: (chunk) => {
+        const error = check(chunk ?? (binary ? new Uint8Array(0) : ""));
+        if (error !== undefined) return Promise.reject(error);
+        if (chunk !== undefined) pieces.push(chunk);
+        finish();
+        return this.send(binary ? concatBytes(pieces as Uint8Array[]) : pieces.join(""));
+      },
+      abort: (reason = "message aborted") => {
+        if (done) return;
+        finish();
+        let cut = reason;
+        while (new TextEncoder().encode(cut).length > 123) cut = cut.slice(0, -1);
+        this.close(CloseCode.InternalError, cut).catch(() => {});
+      },
+    };
   }
 
   sendPrepared(message: PreparedMessage): Promise<void> {

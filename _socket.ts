@@ -23,7 +23,13 @@ import {
 import { parseRequestText } from "./codec/_head_text.ts";
 import { ConnectionError, TimeoutError } from "./errors.ts";
 import { BaseConnection, callSafely } from "./_base_connection.ts";
-import type { ConnectionCloseInfo, ConnectionOptions, SendData } from "./connection.ts";
+import type {
+  ConnectionCloseInfo,
+  ConnectionOptions,
+  MessageWriter,
+  MessageWriterOptions,
+  SendData,
+} from "./connection.ts";
 import { KeepaliveClock } from "./_keepalive.ts";
 import {
   closeQuietly,
@@ -65,6 +71,17 @@ const DIRECT_READ_MIN = 64 * 1024;
 const RECEIVE_SLICE = 4 * 1024;
 // Events from one slice that mean small frames: keep slicing.
 const MANY_EVENTS = 32;
+
+const EMPTY = new Uint8Array(0);
+const WHOLE = Object.freeze({ fin: true });
+const FRAGMENT = Object.freeze({ fin: false });
+
+/** Cuts a close reason to the 123 bytes a close frame holds, on a character boundary. */
+function truncate(reason: string): string {
+  let cut = reason;
+  while (encodeUtf8(cut).length > 123) cut = cut.slice(0, -1);
+  return cut;
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -160,6 +177,9 @@ export class SocketConnection extends BaseConnection {
   #sending: PromiseWithResolvers<void> | null = null;
   #flushQueued = false;
   #writing = false;
+  // The open message writer, and the sends that wait for its message to end.
+  #writer: MessageWriter | null = null;
+  #held: (() => void)[] = [];
   #inFlight = 0;
   #onEnd: ((connection: SocketConnection) => void) | null = null;
 
@@ -294,6 +314,7 @@ export class SocketConnection extends BaseConnection {
   }
 
   send(data: SendData | PreparedMessage): Promise<void> {
+    if (this.#writer !== null) return this.#hold(() => this.send(data));
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     if (typeof data === "string") protocol.sendText(data);
@@ -303,11 +324,113 @@ export class SocketConnection extends BaseConnection {
   }
 
   sendPrepared(message: PreparedMessage): Promise<void> {
+    if (this.#writer !== null) return this.#hold(() => this.sendPrepared(message));
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     protocol.sendPrepared(message);
     return this.#queued();
   }
+
+  writer(options: MessageWriterOptions = {}): MessageWriter {
+    if (this.#writer !== null) {
+      throw new TypeError("Cannot open a message writer: another one is open on this connection");
+    }
+    const binary = options.binary ?? false;
+    if (typeof binary !== "boolean") {
+      throw new TypeError(`Cannot open a message writer: binary must be a boolean, got ${binary}`);
+    }
+    const writer = new SocketConnection.#Writer(this, binary);
+    this.#writer = writer;
+    return writer;
+  }
+
+  /** A send made while a writer is open: it waits for the message to end. */
+  #hold(send: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#held.push(() => send().then(resolve, reject));
+    });
+  }
+
+  /** The writer is done: the sends held meanwhile go, in order. */
+  #writerDone(): void {
+    this.#writer = null;
+    const held = this.#held.splice(0);
+    for (let i = 0; i < held.length && this.#writer === null; i++) held[i]!();
+  }
+
+  static readonly #Writer = class Writer implements MessageWriter {
+    #done = false;
+    // A high surrogate at the end of a text chunk, waiting for its pair.
+    #surrogate = "";
+
+    constructor(readonly connection: SocketConnection, readonly binary: boolean) {}
+
+    write(chunk: string | Uint8Array): Promise<void> {
+      return this.#send(chunk, false);
+    }
+
+    end(chunk?: string | Uint8Array): Promise<void> {
+      return this.#send(chunk ?? (this.binary ? EMPTY : ""), true);
+    }
+
+    abort(reason = "message aborted"): void {
+      if (this.#done) return;
+      this.#done = true;
+      const connection = this.connection;
+      const protocol = connection.#openProtocol();
+      // RFC 6455 §7.4.1: 1011, "an unexpected condition that prevented it
+      // from fulfilling the request". A close frame between fragments ends
+      // the message unfinished: no peer may take it as whole.
+      if (protocol !== null) {
+        connection.close(CloseCode.InternalError, truncate(reason)).catch(() => {});
+      }
+      connection.#writerDone();
+    }
+
+    #send(chunk: string | Uint8Array, fin: boolean): Promise<void> {
+      const connection = this.connection;
+      if (this.#done) {
+        return rejected(new TypeError("Cannot write: the message writer has ended"));
+      }
+      if (this.binary ? !(chunk instanceof Uint8Array) : typeof chunk !== "string") {
+        return rejected(
+          new TypeError(
+            `Cannot write: a ${this.binary ? "binary" : "text"} writer takes ${
+              this.binary ? "Uint8Array" : "string"
+            } chunks`,
+          ),
+        );
+      }
+      const protocol = connection.#openProtocol();
+      if (protocol === null) {
+        this.#done = true;
+        connection.#writerDone();
+        return rejected(connection.#notOpen("write"));
+      }
+      const flags = fin ? WHOLE : FRAGMENT;
+      if (this.binary) {
+        const bytes = chunk as Uint8Array;
+        if (bytes.length === 0 && !fin) return RESOLVED;
+        protocol.sendBinary(bytes, flags);
+      } else {
+        let text = this.#surrogate + (chunk as string);
+        this.#surrogate = "";
+        const last = text.charCodeAt(text.length - 1);
+        if (!fin && last >= 0xd800 && last <= 0xdbff) {
+          this.#surrogate = text.slice(-1);
+          text = text.slice(0, -1);
+        }
+        if (text.length === 0 && !fin) return RESOLVED;
+        protocol.sendText(text, flags);
+      }
+      const sent = connection.#queued();
+      if (fin) {
+        this.#done = true;
+        connection.#writerDone();
+      }
+      return sent;
+    }
+  };
 
   ping(data?: Uint8Array | string): Promise<number> {
     const protocol = this.#openProtocol();

@@ -81,6 +81,46 @@ export interface ConnectionOptions {
   compression?: boolean | CompressionOptions;
 }
 
+/** Options for {@linkcode WebSocketConnection.writer}. */
+export interface MessageWriterOptions {
+  /** A binary message (chunks are bytes) rather than text (chunks are strings). Default `false`. */
+  binary?: boolean;
+}
+
+/**
+ * One message written piece by piece: see {@linkcode WebSocketConnection.writer}.
+ * Each `write()` goes out as fragments (of at most `fragmentSize` bytes,
+ * if set) while the message is being produced; `end()` finishes it.
+ */
+export interface MessageWriter {
+  /**
+   * Sends a piece of the message.
+   *
+   * @param chunk A string for a text message, bytes for a binary one (not
+   * copied when large: leave them alone until the promise resolves).
+   * @returns A promise that resolves as `send()`'s does: at once under
+   * `highWaterMark`, else once written, so awaiting it is backpressure.
+   * @throws {TypeError} (as a rejection) For a chunk of the wrong kind, or
+   * after `end()` or `abort()`.
+   */
+  write(chunk: string | Uint8Array): Promise<void>;
+  /**
+   * Sends the last piece, if any, and ends the message. A writer that
+   * wrote nothing sends an empty message.
+   *
+   * @returns As for `write()`.
+   */
+  end(chunk?: string | Uint8Array): Promise<void>;
+  /**
+   * Gives up on the message: the connection is closed with 1011, and the
+   * peer, which has not received the message's last fragment, drops what
+   * it got of it. Nothing happens after `end()`.
+   *
+   * @param reason Why, for the close reason (cut to fit).
+   */
+  abort(reason?: string): void;
+}
+
 /** How a connection ended: {@linkcode CloseInfo} and, when abnormal, why. */
 export interface ConnectionCloseInfo extends CloseInfo {
   /**
@@ -175,6 +215,27 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
    * @returns As for `send()`.
    */
   sendPrepared(message: PreparedMessage): Promise<void>;
+  /**
+   * Writes one message piece by piece, for a message too large or too
+   * slow to build in memory: each `write()` is sent at once as fragments,
+   * with backpressure. Other sends made meanwhile wait, in order, and go
+   * out after the message ends. Fragmented messages are not compressed.
+   * (Through the `Deno.serve` adapter, whose socket cannot send fragments,
+   * the pieces are joined and sent by `end()`, after the sends made
+   * meanwhile.)
+   *
+   * @param options Text or binary.
+   * @returns The writer.
+   * @throws {TypeError} If another writer is open on this connection.
+   *
+   * @example Stream a file as one binary message
+   * ```ts ignore
+   * const writer = connection.writer({ binary: true });
+   * for await (const chunk of file.readable) await writer.write(chunk);
+   * await writer.end();
+   * ```
+   */
+  writer(options?: MessageWriterOptions): MessageWriter;
   /**
    * Sends a ping and measures the round trip.
    *

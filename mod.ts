@@ -51,6 +51,8 @@ export {
   type ConnectionCloseInfo,
   type ConnectionListener,
   type ConnectionOptions,
+  type MessageWriter,
+  type MessageWriterOptions,
   type ReceiveOptions,
   type SendData,
   type WebSocketConnection,

@@ -47,6 +47,8 @@ import type { PreparedMessage } from "./codec/mod.ts";
 import type {
   ConnectionCloseInfo,
   ConnectionListener,
+  MessageWriter,
+  MessageWriterOptions,
   ReceiveOptions,
   SendData,
   WebSocketConnection,
@@ -290,6 +292,10 @@ export class TestConnection implements WebSocketConnection {
   /** See {@linkcode WebSocketConnection.sendPrepared}. */
   sendPrepared(message: PreparedMessage): Promise<void> {
     return this.connection.sendPrepared(message);
+  }
+  /** See {@linkcode WebSocketConnection.writer}. */
+  writer(options?: MessageWriterOptions): MessageWriter {
+    return this.connection.writer(options);
   }
   /** See {@linkcode WebSocketConnection.ping}. */
   ping(data?: Uint8Array | string): Promise<number> {

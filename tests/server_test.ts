@@ -716,3 +716,23 @@ Deno.test("inside Deno.serve, upgradeWebSocket refuses receiveHighWaterMark: Den
   assert.match(refusal.message, /receiveHighWaterMark needs Duplex's own server/);
   await deno.shutdown();
 });
+
+Deno.test("inside Deno.serve, a writer's pieces are joined and sent by end()", async () => {
+  const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    connection.opened.then(async () => {
+      const writer = connection.writer();
+      await writer.write("one, ");
+      await writer.end("two");
+      const bytes = connection.writer({ binary: true });
+      await bytes.write(new Uint8Array([1]));
+      await bytes.end(new Uint8Array([2]));
+    });
+    return response;
+  });
+  const client = await connect(`ws://127.0.0.1:${deno.addr.port}/`);
+  assert.equal(await client.receive(), "one, two");
+  assert.deepEqual(await client.receive(), new Uint8Array([1, 2]));
+  await client.close(1000);
+  await deno.shutdown();
+});

@@ -435,3 +435,35 @@ Deno.test("prepared messages reach ws clients with and without compression, as t
   }
   await server.shutdown();
 });
+
+Deno.test("a message from a Duplex writer, in fragments, reaches a ws client whole", async () => {
+  let writing: Promise<void> = Promise.resolve();
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { connection, response } = upgradeWebSocket(request, { fragmentSize: 1000 });
+    writing = connection.opened.then(async () => {
+      const text = connection.writer();
+      for (let i = 0; i < 10; i++) await text.write(`piece ${i} `.repeat(100));
+      await text.end();
+      const bytes = connection.writer({ binary: true });
+      await bytes.write(new Uint8Array(5000).fill(1));
+      await bytes.end(new Uint8Array([2]));
+    });
+    return response;
+  });
+  const client = wsOpen(`ws://127.0.0.1:${server.addr.port}/`);
+  await client.opened;
+  const text = await client.receive();
+  const bytes = await client.receive();
+  await writing;
+  assert.equal(text.isBinary, false);
+  assert.equal(
+    text.data.toString(),
+    Array.from({ length: 10 }, (_, i) => `piece ${i} `.repeat(100)).join(""),
+  );
+  assert.equal(bytes.isBinary, true);
+  assert.equal(bytes.data.length, 5001);
+  assert.equal(bytes.data[5000], 2);
+  client.ws.close(1000);
+  await client.closed;
+  await server.shutdown();
+});
