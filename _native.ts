@@ -15,6 +15,7 @@
  */
 
 import { acceptUpgrade, CloseCode, ClosedError, PreparedMessage, ReadyState } from "./codec/mod.ts";
+import { truncateReason } from "./codec/close.ts";
 import { ConnectionError } from "./errors.ts";
 import { BaseConnection } from "./_base_connection.ts";
 import type {
@@ -200,9 +201,7 @@ export class NativeConnection extends BaseConnection {
       abort: (reason = "message aborted") => {
         if (done) return;
         finish();
-        let cut = reason;
-        while (new TextEncoder().encode(cut).length > 123) cut = cut.slice(0, -1);
-        this.close(CloseCode.InternalError, cut).catch(() => {});
+        this.close(CloseCode.InternalError, truncateReason(reason)).catch(() => {});
       },
     };
   }

@@ -21,6 +21,7 @@ import {
   type Role,
 } from "./codec/mod.ts";
 import { parseRequestText } from "./codec/_head_text.ts";
+import { truncateReason } from "./codec/close.ts";
 import { ConnectionError, TimeoutError } from "./errors.ts";
 import { BaseConnection, callSafely } from "./_base_connection.ts";
 import type {
@@ -75,13 +76,6 @@ const MANY_EVENTS = 32;
 const EMPTY = new Uint8Array(0);
 const WHOLE = Object.freeze({ fin: true });
 const FRAGMENT = Object.freeze({ fin: false });
-
-/** Cuts a close reason to the 123 bytes a close frame holds, on a character boundary. */
-function truncate(reason: string): string {
-  let cut = reason;
-  while (encodeUtf8(cut).length > 123) cut = cut.slice(0, -1);
-  return cut;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -382,7 +376,7 @@ export class SocketConnection extends BaseConnection {
       // from fulfilling the request". A close frame between fragments ends
       // the message unfinished: no peer may take it as whole.
       if (protocol !== null) {
-        connection.close(CloseCode.InternalError, truncate(reason)).catch(() => {});
+        connection.close(CloseCode.InternalError, truncateReason(reason)).catch(() => {});
       }
       connection.#writerDone();
     }

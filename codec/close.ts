@@ -129,3 +129,16 @@ export function parseClosePayload(payload: Uint8Array): ClosePayload {
   const reason = payload.length === 2 ? "" : decodeUtf8(payload.subarray(2));
   return { code, reason };
 }
+
+/**
+ * Shortens a text to fit a close frame's reason (123 bytes of UTF-8), on a
+ * character boundary. Internal: not exported from the codec's entry point.
+ *
+ * @param message The text.
+ * @returns It, or its longest prefix that fits.
+ */
+export function truncateReason(message: string): string {
+  let reason = message;
+  while (encodeUtf8(reason).length > 123) reason = reason.slice(0, -1);
+  return reason;
+}

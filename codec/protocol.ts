@@ -11,7 +11,7 @@
  */
 
 import { checkRole, nonNegative, positiveLimit } from "./_validate.ts";
-import { encodeClosePayload, parseClosePayload } from "./close.ts";
+import { encodeClosePayload, parseClosePayload, truncateReason } from "./close.ts";
 import { CloseCode } from "./close_code.ts";
 import { ClosedError, ProtocolError } from "./errors.ts";
 import {
@@ -977,11 +977,4 @@ export class Protocol {
     this.#assertOpen();
     this.#frames.encode(opcode, payload);
   }
-}
-
-/** Shortens a message to fit a close frame (123 bytes), on a character boundary. */
-function truncateReason(message: string): string {
-  let reason = message;
-  while (encodeUtf8(reason).length > 123) reason = reason.slice(0, -1);
-  return reason;
 }
