@@ -7,6 +7,7 @@
 import { ClosedError, type Message, type PreparedMessage, type ReadyState } from "./codec/mod.ts";
 import { TimeoutError } from "./errors.ts";
 import type {
+  Clock,
   ConnectionCloseInfo,
   ConnectionListener,
   MessageWriter,
@@ -16,6 +17,7 @@ import type {
   WebSocketConnection,
 } from "./connection.ts";
 import { handled, rejected } from "./_util.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
 
 /** Calls a listener's callback as its method (`this` is the listener); reports what it throws. */
 export function callSafely<A>(
@@ -56,6 +58,11 @@ export abstract class BaseConnection implements WebSocketConnection {
   abstract pong(data?: Uint8Array | string): Promise<void>;
   abstract close(code?: number, reason?: string): Promise<ConnectionCloseInfo>;
   abstract terminate(error?: Error): void;
+
+  /** The clock of `receive()`'s timeouts: the system's unless the options gave one. */
+  protected get clock(): Clock {
+    return SYSTEM_CLOCK;
+  }
 
   /** The callbacks set with `listen()`. */
   protected listener: ConnectionListener = {};
@@ -136,12 +143,13 @@ export abstract class BaseConnection implements WebSocketConnection {
     const { signal, timeout } = options;
     if (signal?.aborted) return rejected(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<Message>();
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: unknown;
+    const clock = this.clock;
     const onAbort = () => settle(undefined, signal!.reason);
     const settle = (message: Message | undefined, error?: Error) => {
       const index = waiters.indexOf(waiter);
       if (index >= 0) waiters.splice(index, 1);
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       if (error !== undefined) reject(error);
       else resolve(message!);
@@ -153,7 +161,7 @@ export abstract class BaseConnection implements WebSocketConnection {
     const waiters = this.#more.waiters;
     waiters.push(waiter);
     if (timeout !== undefined) {
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () =>
           settle(
             undefined,

@@ -24,7 +24,8 @@ import {
   type WebSocketUrl,
 } from "./codec/mod.ts";
 import { ConnectionError, TimeoutError } from "./errors.ts";
-import type { ConnectionOptions } from "./connection.ts";
+import type { Clock, ConnectionOptions } from "./connection.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
 import { deflateFor } from "./_deflate.ts";
 import { readHead } from "./_http.ts";
 import { SocketConnection } from "./_socket.ts";
@@ -108,7 +109,8 @@ async function handshake(
     closeQuietly(conn);
   };
   const timeout = options.handshakeTimeout ?? 10_000;
-  const timer = setTimeout(
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const timer = clock.setTimeout(
     () =>
       stop(
         new TimeoutError(
@@ -152,7 +154,7 @@ async function handshake(
     }
     const response = parseResponseHead(head);
     if (response.status !== 101) {
-      const body = await readRefusal(conn, response, reader.rest, buffer);
+      const body = await readRefusal(conn, response, reader.rest, buffer, clock);
       throw new HandshakeError(
         "UNEXPECTED_STATUS",
         response.status,
@@ -177,7 +179,7 @@ async function handshake(
         : transportError(error, what));
     connection.fail(reason);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
 }
@@ -235,6 +237,7 @@ async function readRefusal(
   response: ResponseHead,
   rest: Uint8Array,
   buffer: Uint8Array,
+  clock: Clock,
 ): Promise<string> {
   let decoder: BodyDecoder;
   try {
@@ -247,7 +250,7 @@ async function readRefusal(
     return "";
   }
   // The connection is closed after the refusal anyway: closing it ends a wait.
-  const timer = setTimeout(() => closeQuietly(conn), REFUSAL_WAIT);
+  const timer = clock.setTimeout(() => closeQuietly(conn), REFUSAL_WAIT);
   try {
     while (!decoder.done && decoder.body.length < MAX_REFUSAL_BODY) {
       const n = await conn.read(buffer);
@@ -257,7 +260,7 @@ async function readRefusal(
   } catch {
     // Cut short, malformed or out of time: what arrived is kept.
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
   }
   return TEXT.decode(decoder.body);
 }

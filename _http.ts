@@ -18,6 +18,8 @@ import {
 } from "./codec/mod.ts";
 import { parseRequestText, requestHeadText } from "./codec/_head_text.ts";
 import { closeQuietly, concatBytes, writeAll } from "./_util.ts";
+import type { Clock } from "./connection.ts";
+import { unrefTimer } from "./_clock.ts";
 
 /** The limits a request is read within: the server's, or acceptWebSocket()'s. */
 export interface RequestLimits {
@@ -252,18 +254,20 @@ const LAST_CHUNK = ENCODER.encode("0\r\n\r\n");
  */
 export class DeadlineQueue {
   readonly #duration: number;
+  readonly #clock: Clock;
   #items: Deadline[] = [];
   #head = 0;
   #live = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: unknown;
 
-  constructor(duration: number) {
+  constructor(duration: number, clock: Clock) {
     this.#duration = duration;
+    this.#clock = clock;
   }
 
   /** Starts a deadline for `conn`. */
   add(conn: Deno.Conn): Deadline {
-    const deadline = new Deadline(this, conn, performance.now() + this.#duration);
+    const deadline = new Deadline(this, conn, this.#clock.now() + this.#duration);
     this.#items.push(deadline);
     this.#live++;
     if (this.#timer === undefined) this.#arm(this.#duration);
@@ -283,22 +287,22 @@ export class DeadlineQueue {
       this.#trim();
       return;
     }
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#items = [];
     this.#head = 0;
   }
 
   #arm(delay: number): void {
-    const timer = setTimeout(this.#fire, Math.max(0, delay));
+    const timer = this.#clock.setTimeout(this.#fire, Math.max(0, delay));
     // A pending read keeps the process alive as long as it matters.
-    Deno.unrefTimer(timer);
+    unrefTimer(this.#clock, timer);
     this.#timer = timer;
   }
 
   #fire = (): void => {
     this.#timer = undefined;
-    const now = performance.now();
+    const now = this.#clock.now();
     const items = this.#items;
     while (this.#head < items.length) {
       const deadline = items[this.#head]!;

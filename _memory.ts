@@ -169,6 +169,8 @@ export function memoryPair(): [client: MemoryConn, server: MemoryConn] {
 export class MemoryListener implements Deno.Listener<Deno.Conn, Deno.NetAddr> {
   readonly addr: Deno.NetAddr = memoryAddr(nextPort++);
   readonly #backlog: MemoryConn[] = [];
+  // Each dialled connection's wait for its upgrade, by either end.
+  readonly #upgrades = new WeakMap<MemoryConn, PromiseWithResolvers<void>>();
   #waiting: PromiseWithResolvers<MemoryConn> | null = null;
   #closed = false;
 
@@ -176,6 +178,9 @@ export class MemoryListener implements Deno.Listener<Deno.Conn, Deno.NetAddr> {
   dial(): MemoryConn {
     if (this.#closed) throw new Deno.errors.ConnectionRefused("Connection refused");
     const [client, server] = memoryPair();
+    const upgrade = Promise.withResolvers<void>();
+    this.#upgrades.set(client, upgrade);
+    this.#upgrades.set(server, upgrade);
     if (this.#waiting !== null) {
       this.#waiting.resolve(server);
       this.#waiting = null;
@@ -183,6 +188,16 @@ export class MemoryListener implements Deno.Listener<Deno.Conn, Deno.NetAddr> {
       this.#backlog.push(server);
     }
     return client;
+  }
+
+  /** For the server: the upgrade of `conn` is done (open, or failed). */
+  upgraded(conn: Deno.Conn): void {
+    this.#upgrades.get(conn as MemoryConn)?.resolve();
+  }
+
+  /** Resolves once the server has upgraded the connection `client` was dialled for. */
+  whenUpgraded(client: MemoryConn): Promise<void> {
+    return this.#upgrades.get(client)?.promise ?? Promise.resolve();
   }
 
   accept(): Promise<Deno.Conn> {

@@ -276,6 +276,11 @@ export function upgradeNative(request: Request, options: UpgradeOptions): Upgrad
       "Cannot upgrade: receiveHighWaterMark needs Duplex's own server; Deno's socket has no receive backpressure",
     );
   }
+  if (options.clock !== undefined) {
+    throw new TypeError(
+      "Cannot upgrade: clock needs Duplex's own server; Deno's socket keeps its own time",
+    );
+  }
   // The same checks and choices as on Duplex's own server; Deno's socket
   // negotiates no extension, so compression is left out.
   const { protocol } = acceptUpgrade(request, {

@@ -28,6 +28,23 @@ function time(options: object, name: string, what: string, unit: "ms" | "s" = "m
   if (value !== undefined) duration(name, value, what, unit);
 }
 
+/** Checks a `clock` if given: an object with `now`, `setTimeout` and `clearTimeout`. */
+function clock(options: object, what: string): void {
+  const value = (options as { clock?: unknown }).clock;
+  if (value === undefined) return;
+  const methods = value as Record<string, unknown> | null;
+  if (
+    typeof value !== "object" || methods === null || typeof methods.now !== "function" ||
+    typeof methods.setTimeout !== "function" || typeof methods.clearTimeout !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: clock must be an object with now(), setTimeout() and clearTimeout(), got ${
+        String(value)
+      }`,
+    );
+  }
+}
+
 /** Refuses what is not an options object. */
 function object(options: unknown, what: string): void {
   if (options !== undefined && (typeof options !== "object" || options === null)) {
@@ -44,6 +61,7 @@ function checkLimits(options: ConnectionOptions, what: string): void {
   positive(options, "maxFragments", what);
   positive(options, "fragmentSize", what);
   time(options, "closeTimeout", what);
+  clock(options, what);
   // "0 makes every send() wait for its write."
   zeroOrMore(options, "highWaterMark", what);
   // 0 would stop reading for good: nothing is queued below it.
@@ -146,6 +164,7 @@ export function checkServeOptions(options: ServeOptions, what = "serve"): void {
   }
   time(options, "requestTimeout", what);
   time(options, "keepAliveTimeout", what);
+  clock(options, what);
   positive(options, "maxHeadSize", what);
   zeroOrMore(options, "maxHeaderCount", what);
   positive(options, "maxRequestLineLength", what);

@@ -33,6 +33,12 @@ import {
 } from "./_upgrade.ts";
 import type { ServeHandler, ServeHandlerInfo, ServeOptions, Server } from "./server.ts";
 import { closeQuietly, writeAll } from "./_util.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
+
+/** A listener that wants to hear of each upgrade: see {@linkcode DuplexServer}. */
+export interface UpgradeObserver extends Deno.Listener {
+  upgraded?(conn: Deno.Conn): void;
+}
 
 const EMPTY = new Uint8Array(0);
 // The console hears of failed accepts at most this often (ms).
@@ -80,6 +86,7 @@ export function rejectionResponse(error: HandshakeError): Response {
 export class DuplexServer implements Server {
   readonly addr: Deno.NetAddr;
   readonly #listener: Deno.Listener;
+  readonly #onUpgraded: ((conn: Deno.Conn) => void) | undefined;
   readonly #handler: ServeHandler;
   readonly #options: ServeOptions;
   readonly #scheme: string;
@@ -102,9 +109,11 @@ export class DuplexServer implements Server {
    * @param options The server's options.
    * @param handler The request handler.
    * @param listener Where connections come from, instead of listening on
-   * `hostname` and `port` (the testing kit's in-memory listener).
+   * `hostname` and `port` (the testing kit's in-memory listener). Its
+   * `upgraded()`, if any, hears of each upgrade once the WebSocket has
+   * opened (and its `open` listeners have run) or failed.
    */
-  constructor(options: ServeOptions, handler: ServeHandler, listener?: Deno.Listener) {
+  constructor(options: ServeOptions, handler: ServeHandler, listener?: UpgradeObserver) {
     this.#options = options;
     this.#handler = handler;
     const hostname = options.hostname ?? "0.0.0.0";
@@ -112,13 +121,15 @@ export class DuplexServer implements Server {
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new TypeError("Cannot serve: TLS needs both cert and key");
     }
+    this.#onUpgraded = listener?.upgraded?.bind(listener);
     this.#listener = listener ??
       (options.cert !== undefined
         ? Deno.listenTls({ hostname, port, cert: options.cert, key: options.key! })
         : Deno.listen({ hostname, port }));
     this.#scheme = options.cert !== undefined ? "https" : "http";
-    this.#requestDeadlines = new DeadlineQueue(options.requestTimeout ?? 10_000);
-    this.#keepAliveDeadlines = new DeadlineQueue(options.keepAliveTimeout ?? 5_000);
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.#requestDeadlines = new DeadlineQueue(options.requestTimeout ?? 10_000, clock);
+    this.#keepAliveDeadlines = new DeadlineQueue(options.keepAliveTimeout ?? 5_000, clock);
     this.addr = this.#listener.addr as Deno.NetAddr;
     const onListen = options.onListen ?? ((addr: Deno.NetAddr) => {
       const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -313,6 +324,7 @@ export class DuplexServer implements Server {
         if (pending !== undefined && context.upgrade === response) {
           forget(request, response);
           upgraded = await this.#completeUpgrade(conn, pending, leftover);
+          this.#onUpgraded?.(conn);
           completed.resolve();
           return;
         }

@@ -25,6 +25,7 @@ import { truncateReason } from "./codec/close.ts";
 import { ConnectionError, TimeoutError } from "./errors.ts";
 import { BaseConnection, callSafely } from "./_base_connection.ts";
 import type {
+  Clock,
   ConnectionCloseInfo,
   ConnectionOptions,
   MessageWriter,
@@ -32,6 +33,7 @@ import type {
   SendData,
 } from "./connection.ts";
 import { KeepaliveClock } from "./_keepalive.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
 import {
   closeQuietly,
   handled,
@@ -98,6 +100,7 @@ interface Limits {
   readonly closeTimeout: number;
   readonly highWaterMark: number;
   readonly receiveHighWaterMark: number;
+  readonly clock: Clock;
 }
 
 const DEFAULT_LIMITS: Limits = Object.freeze({
@@ -107,14 +110,16 @@ const DEFAULT_LIMITS: Limits = Object.freeze({
   closeTimeout: 5_000,
   highWaterMark: 16 * 1024,
   receiveHighWaterMark: 1024 * 1024,
+  clock: SYSTEM_CLOCK,
 });
 
 function limitsOf(options: ConnectionOptions): Limits {
   const { maxMessageSize, maxFragments, fragmentSize, closeTimeout } = options;
-  const { highWaterMark, receiveHighWaterMark } = options;
+  const { highWaterMark, receiveHighWaterMark, clock } = options;
   if (
     maxMessageSize === undefined && maxFragments === undefined && fragmentSize === undefined &&
-    closeTimeout === undefined && highWaterMark === undefined && receiveHighWaterMark === undefined
+    closeTimeout === undefined && highWaterMark === undefined &&
+    receiveHighWaterMark === undefined && clock === undefined
   ) {
     return DEFAULT_LIMITS;
   }
@@ -125,6 +130,7 @@ function limitsOf(options: ConnectionOptions): Limits {
     closeTimeout: closeTimeout ?? DEFAULT_LIMITS.closeTimeout,
     highWaterMark: highWaterMark ?? DEFAULT_LIMITS.highWaterMark,
     receiveHighWaterMark: receiveHighWaterMark ?? DEFAULT_LIMITS.receiveHighWaterMark,
+    clock: clock ?? SYSTEM_CLOCK,
   };
 }
 
@@ -183,7 +189,7 @@ export class SocketConnection extends BaseConnection {
   // application has taken the messages before it: then this is set, and
   // onDrained() lets it go.
   #releaseWhenTaken = false;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: unknown;
 
   // Pings and keepalive (ticked by a clock shared with every connection of the same period).
   #pings: PendingPing[] | null = null;
@@ -227,7 +233,11 @@ export class SocketConnection extends BaseConnection {
     this.#limits = limitsOf(options);
     this.#alive = options.keepalive === undefined
       ? null
-      : new Keepalive(options.keepalive, performance.now());
+      : new Keepalive(options.keepalive, this.#limits.clock.now());
+  }
+
+  protected override get clock(): Clock {
+    return this.#limits.clock;
   }
 
   get readyState(): ReadyState {
@@ -439,7 +449,7 @@ export class SocketConnection extends BaseConnection {
     }
     protocol.ping(payload); // throws RangeError over 125 bytes
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    (this.#pings ??= []).push({ payload, sentAt: performance.now(), resolve, reject });
+    (this.#pings ??= []).push({ payload, sentAt: this.#limits.clock.now(), resolve, reject });
     this.#queued();
     return handled(promise);
   }
@@ -720,7 +730,7 @@ export class SocketConnection extends BaseConnection {
     if (pings !== null && index >= 0) {
       // A pong answers its ping and every ping sent before it (RFC 6455
       // §5.5.3: a peer may answer only the most recent one).
-      const now = performance.now();
+      const now = this.#limits.clock.now();
       for (const ping of pings.splice(0, index + 1)) ping.resolve(now - ping.sentAt);
     }
     this.#alive?.pong();
@@ -808,7 +818,7 @@ export class SocketConnection extends BaseConnection {
   /** Starts the close deadline once the protocol expects the transport to close. */
   #startCloseTimer(): void {
     if (this.#closeTimer !== undefined || !this.#protocol!.closeExpected()) return;
-    this.#closeTimer = setTimeout(() => {
+    this.#closeTimer = this.#limits.clock.setTimeout(() => {
       this.#closeTimer = undefined;
       // Clean if the handshake completed and the peer only kept TCP open.
       this.#abort(
@@ -822,7 +832,9 @@ export class SocketConnection extends BaseConnection {
 
   /** Keepalive: joins the clock shared by every connection of the same period. */
   #startTimer(): void {
-    if (this.#alive !== null) this.#clock = KeepaliveClock.join(this, this.#alive.period);
+    if (this.#alive !== null) {
+      this.#clock = KeepaliveClock.join(this, this.#alive.period, this.#limits.clock);
+    }
   }
 
   /** For the keepalive clock: ping a quiet peer, give up on a silent one. */
@@ -903,7 +915,7 @@ export class SocketConnection extends BaseConnection {
   #teardown(info: CloseInfo, error?: Error): void {
     if (this.result !== null) return;
     this.#state = ReadyState.CLOSED;
-    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (this.#closeTimer !== undefined) this.#limits.clock.clearTimeout(this.#closeTimer);
     this.#clock?.leave(this);
     this.#clock = null;
     this.#closeTimer = undefined;

@@ -37,6 +37,42 @@ export type { CompressionOptions, KeepaliveOptions };
 /** What {@linkcode WebSocketConnection.send} accepts: text, or binary data. */
 export type SendData = string | ArrayBuffer | ArrayBufferView;
 
+/**
+ * A source of time and timeouts. Every deadline a connection, a server or a
+ * hub keeps (keepalive pings and pong timeouts, the closing handshake, the
+ * handshake and request deadlines, `receive()` timeouts, the hub's
+ * backpressure grace) runs on the clock given in its options, so a test can
+ * move time forward by hand (`ManualClock` in `@duplex/websocket/testing`)
+ * instead of waiting for it. The default is the system's: `performance.now()`
+ * and the global timers.
+ *
+ * @example A clock that runs twice as fast as the system's
+ * ```ts
+ * import type { Clock } from "@duplex/websocket";
+ * import assert from "node:assert/strict";
+ *
+ * const fast: Clock = {
+ *   now: () => performance.now() * 2,
+ *   setTimeout: (callback, delay) => setTimeout(callback, delay / 2),
+ *   clearTimeout: (handle) => clearTimeout(handle as number),
+ * };
+ * const fired = await new Promise<boolean>((resolve) => fast.setTimeout(() => resolve(true), 20));
+ * assert.equal(fired, true);
+ * ```
+ */
+export interface Clock {
+  /** The time in milliseconds, on a scale that never goes back (as `performance.now()`). */
+  now(): number;
+  /**
+   * Calls `callback` once, `delay` milliseconds from now.
+   *
+   * @returns A handle for {@linkcode Clock.clearTimeout}, of the clock's own kind.
+   */
+  setTimeout(callback: () => void, delay: number): unknown;
+  /** Cancels a timeout that has not fired; a handle already fired or cleared is ignored. */
+  clearTimeout(handle: unknown): void;
+}
+
 /** Options shared by every connection, client or server. */
 export interface ConnectionOptions {
   /**
@@ -79,6 +115,13 @@ export interface ConnectionOptions {
    * the application needs when compression is on.
    */
   compression?: boolean | CompressionOptions;
+  /**
+   * The clock for the connection's deadlines: keepalive, `closeTimeout`,
+   * `receive()` timeouts, `ping()` round-trip times, and (for `connect()`)
+   * `handshakeTimeout`. Default: the system's. (Not through the `Deno.serve`
+   * adapter: Deno's own socket keeps its own time.)
+   */
+  clock?: Clock;
 }
 
 /** Options for {@linkcode WebSocketConnection.writer}. */

@@ -49,6 +49,7 @@ import {
   utf8Length,
 } from "./codec/mod.ts";
 import type {
+  Clock,
   ConnectionCloseInfo,
   ConnectionListener,
   SendData,
@@ -59,6 +60,7 @@ import { type ServeHandlerInfo, type UpgradeOptions, upgradeWebSocket } from "./
 import { rejectionResponse } from "./_server.ts";
 import { viewOf } from "./_util.ts";
 import { SocketConnection } from "./_socket.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
 
 export { SlowConsumerError };
 
@@ -318,7 +320,7 @@ interface MemberState {
   /** The code and reason the hub cut it with, when it did. */
   closeAs?: { code: number; reason: string };
   /** The grace timer, while the peer is over maxBackpressure. */
-  slowTimer?: ReturnType<typeof setTimeout> | undefined;
+  slowTimer?: unknown;
   /** Whether it stayed over past the grace: the "drop" policy skips it. */
   dropping?: boolean;
 }
@@ -366,6 +368,7 @@ export class Hub<T = Record<string, never>> {
   readonly #maxBackpressure: number;
   readonly #dropPolicy: boolean;
   readonly #grace: number;
+  readonly #clock: Clock;
   readonly #upgradeOptions: UpgradeOptions;
   #pending = 0;
   #nextId = 0;
@@ -385,6 +388,7 @@ export class Hub<T = Record<string, never>> {
     this.#maxBackpressure = options.maxBackpressure ?? 1024 * 1024;
     this.#dropPolicy = (options.backpressure ?? "close") === "drop";
     this.#grace = options.backpressureGrace ?? 1_000;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     const pingInterval = options.pingInterval ?? 30_000;
     const pongTimeout = options.pongTimeout ?? 10_000;
     const {
@@ -628,7 +632,7 @@ export class Hub<T = Record<string, never>> {
       this.#applyPolicy(target, state);
       return false;
     }
-    state.slowTimer ??= setTimeout(() => this.#judge(target, state), this.#grace);
+    state.slowTimer ??= this.#clock.setTimeout(() => this.#judge(target, state), this.#grace);
     return true;
   }
 
@@ -643,7 +647,9 @@ export class Hub<T = Record<string, never>> {
     }
     this.#applyPolicy(target, state);
     // A peer skipped by "drop" is looked at again after another period.
-    if (state.dropping) state.slowTimer = setTimeout(() => this.#judge(target, state), this.#grace);
+    if (state.dropping) {
+      state.slowTimer = this.#clock.setTimeout(() => this.#judge(target, state), this.#grace);
+    }
   }
 
   #applyPolicy(target: HubConnection<T>, state: MemberState): void {
@@ -722,7 +728,7 @@ export class Hub<T = Record<string, never>> {
         return;
       }
       hub.#connections.delete(member.id);
-      if (this.state.slowTimer !== undefined) clearTimeout(this.state.slowTimer);
+      if (this.state.slowTimer !== undefined) hub.#clock.clearTimeout(this.state.slowTimer);
       for (const room of [...member.rooms]) hub.leave(member, room);
       const { code, reason } = this.state.closeAs ?? info;
       hub.#closes[code] = (hub.#closes[code] ?? 0) + 1;

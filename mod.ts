@@ -48,6 +48,7 @@ export * from "./codec/mod.ts";
 export { ConnectionError, SlowConsumerError, TimeoutError } from "./errors.ts";
 export { connect, type ConnectOptions } from "./client.ts";
 export {
+  type Clock,
   type ConnectionCloseInfo,
   type ConnectionListener,
   type ConnectionOptions,

@@ -35,7 +35,8 @@ import {
   rejectUpgrade,
 } from "./codec/mod.ts";
 import { TimeoutError } from "./errors.ts";
-import type { ConnectionOptions, WebSocketConnection } from "./connection.ts";
+import type { Clock, ConnectionOptions, WebSocketConnection } from "./connection.ts";
+import { SYSTEM_CLOCK } from "./_clock.ts";
 import { READ_SIZE, readRequest, type ReceivedRequest, writeRejection } from "./_http.ts";
 import { upgradeNative } from "./_native.ts";
 import { DuplexServer } from "./_server.ts";
@@ -98,6 +99,12 @@ export interface ServeOptions {
   maxBodySize?: number;
   /** The request handler, when not passed as the second argument. */
   handler?: ServeHandler;
+  /**
+   * The clock of `requestTimeout` and `keepAliveTimeout`. Default: the
+   * system's. (A WebSocket's own deadlines follow the `clock` of its
+   * upgrade options.)
+   */
+  clock?: Clock;
 }
 
 /** A running server, as `Deno.serve` returns. */
@@ -285,8 +292,9 @@ export async function acceptWebSocket(
 ): Promise<WebSocketConnection> {
   checkAcceptOptions(options);
   const timeout = options.requestTimeout ?? 10_000;
+  const clock = options.clock ?? SYSTEM_CLOCK;
   let expired = false;
-  const deadline = setTimeout(() => {
+  const deadline = clock.setTimeout(() => {
     expired = true;
     closeQuietly(conn);
   }, timeout);
@@ -307,7 +315,7 @@ export async function acceptWebSocket(
     closeQuietly(conn);
     throw error;
   } finally {
-    clearTimeout(deadline);
+    clock.clearTimeout(deadline);
   }
   const { head, raw, leftover } = received;
   const request = new Request(

@@ -12,10 +12,15 @@
  *   production. {@linkcode connect} is the one-connection shortcut.
  * - Every connection they return is a {@linkcode TestConnection}: a
  *   `WebSocketConnection` with assertions that say what arrived instead.
+ * - {@linkcode ManualClock} is a clock that moves only when the test says
+ *   so: give it as the `clock` option of a connection, a hub or a server,
+ *   and a 30-second keepalive, a close timeout or a handshake deadline
+ *   passes in milliseconds.
  *
  * No ports, and no timers but the ones a test asks for (the waits of the
  * assertions, the connections' own deadlines), so Deno's sanitizers stay
- * on.
+ * on. `testServer().connect()` resolves once the server's end is open too
+ * and its `open` listeners have run, so a test needs no sleeps.
  *
  * @example Test a hub without a port
  * ```ts
@@ -31,7 +36,6 @@
  * await using server = testServer(hub);
  * const alice = await server.connect("/chat?name=alice");
  * const bob = await server.connect("/chat?name=bob");
- * while (hub.roomSize("lobby") < 2) await new Promise((resolve) => setTimeout(resolve, 1));
  * await alice.send("hello");
  * await bob.expectMessage("alice: hello");
  * await alice.expectMessage("alice: hello");
@@ -45,6 +49,7 @@
 
 import type { PreparedMessage } from "./codec/mod.ts";
 import type {
+  Clock,
   ConnectionCloseInfo,
   ConnectionListener,
   MessageWriter,
@@ -57,7 +62,14 @@ import type { Message, ReadyState } from "./codec/mod.ts";
 import { ClosedError } from "./codec/mod.ts";
 import { TimeoutError } from "./errors.ts";
 import { connect as connectClient, type ConnectOptions } from "./client.ts";
-import { type AcceptOptions, acceptWebSocket, type ServeHandler, type Server } from "./server.ts";
+import {
+  type AcceptOptions,
+  acceptWebSocket,
+  type ServeHandler,
+  type ServeOptions,
+  type Server,
+} from "./server.ts";
+import { checkServeOptions } from "./_options.ts";
 import { DuplexServer } from "./_server.ts";
 import { MemoryListener, memoryPair } from "./_memory.ts";
 
@@ -170,7 +182,7 @@ export class TestConnection implements WebSocketConnection {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
     let message: Message;
     try {
-      message = await this.connection.receive({ timeout });
+      message = await this.#next(timeout);
     } catch (error) {
       throw this.#instead(`expected ${show(expected)}`, error, timeout);
     }
@@ -193,7 +205,7 @@ export class TestConnection implements WebSocketConnection {
     const timeout = options.timeout ?? DEFAULT_TIMEOUT;
     const expected = `expected the connection to close${code === undefined ? "" : ` with ${code}`}`;
     try {
-      const message = await this.connection.receive({ timeout });
+      const message = await this.#next(timeout);
       throw new ExpectationError(`${expected}, got the message ${show(message)}`);
     } catch (error) {
       if (!(error instanceof ClosedError)) throw this.#instead(expected, error, timeout);
@@ -219,12 +231,33 @@ export class TestConnection implements WebSocketConnection {
     const within = options.within ?? 50;
     let message: Message;
     try {
-      message = await this.connection.receive({ timeout: within });
+      message = await this.#next(within);
     } catch (error) {
       if (error instanceof TimeoutError) return;
       throw this.#instead(`expected no message within ${within} ms`, error, within);
     }
     throw new ExpectationError(`expected no message within ${within} ms, got ${show(message)}`);
+  }
+
+  /**
+   * The next message, waiting at most `timeout` ms of real time: an
+   * assertion must fail rather than hang, whatever clock the connection
+   * keeps.
+   */
+  async #next(timeout: number): Promise<Message> {
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () =>
+        abort.abort(
+          new TimeoutError("RECEIVE_TIMEOUT", `No message arrived within ${timeout} ms`),
+        ),
+      timeout,
+    );
+    try {
+      return await this.connection.receive({ signal: abort.signal });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The failure for a wait that ended in `error`. */
@@ -327,6 +360,143 @@ export class TestConnection implements WebSocketConnection {
   }
 }
 
+/** A timer of a {@linkcode ManualClock}. */
+interface ManualTimer {
+  readonly at: number;
+  readonly callback: () => void;
+}
+
+/** One turn of the real event loop: what a fired timer started gets to run. */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A {@linkcode Clock} that moves only when {@linkcode ManualClock.advance}
+ * says so. Give it as the `clock` option of a connection, a hub or a
+ * server (or to {@linkcode createPair} and {@linkcode testServer}), and
+ * every deadline they keep runs on it: keepalive pings and pong timeouts,
+ * the closing handshake's `closeTimeout`, handshake and request deadlines,
+ * `receive()` timeouts, the hub's backpressure grace. The globals are left
+ * alone, and the assertions of {@linkcode TestConnection} keep real time,
+ * so a test that forgets to advance fails instead of hanging.
+ *
+ * @example A 30-second keepalive, tested in milliseconds
+ * ```ts
+ * import { createPair, ManualClock } from "@duplex/websocket/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const clock = new ManualClock();
+ * const { client, server } = await createPair({
+ *   clock,
+ *   server: { keepalive: { pingInterval: 30_000, pongTimeout: 10_000 } },
+ *   client: { receiveHighWaterMark: 1 },
+ * });
+ * await clock.advance(120_000); // pinged every 30 s, and answered
+ * assert.equal(server.readyState, WebSocket.OPEN);
+ *
+ * await server.send("unread"); // the client's queue is full: it stops reading
+ * await clock.advance(50_000); // a ping, then 10 s without its pong
+ * const info = await server.closed;
+ * assert.equal(info.code, 1006);
+ * assert.equal((info.error as Error & { code: string }).code, "PONG_TIMEOUT");
+ * // The client reads again: the message, then the end of the connection.
+ * await client.expectMessage("unread");
+ * assert.equal((await client.closed).code, 1006);
+ * ```
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #nextHandle = 1;
+  readonly #timers = new Map<number, ManualTimer>();
+
+  /**
+   * Makes a clock that stands still at `start`.
+   *
+   * @param start The time it shows, in milliseconds. Default 0.
+   * @throws {RangeError} If `start` is not a finite number.
+   */
+  constructor(start = 0) {
+    if (typeof start !== "number" || !Number.isFinite(start)) {
+      throw new RangeError(
+        `Cannot make a ManualClock: start must be a finite number, got ${start}`,
+      );
+    }
+    this.#now = start;
+  }
+
+  /** The time the clock shows, in milliseconds. */
+  now(): number {
+    return this.#now;
+  }
+
+  /**
+   * Schedules `callback` for `delay` milliseconds from now (at once, on the
+   * next {@linkcode ManualClock.advance}, for 0 or less).
+   *
+   * @returns A handle for {@linkcode ManualClock.clearTimeout}.
+   */
+  setTimeout(callback: () => void, delay: number): number {
+    const handle = this.#nextHandle++;
+    const wait = Number.isFinite(delay) && delay > 0 ? delay : 0;
+    this.#timers.set(handle, { at: this.#now + wait, callback });
+    return handle;
+  }
+
+  /** Cancels a timer; one already fired or cleared is ignored. */
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** How many timers wait to fire. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /**
+   * Moves the clock `ms` milliseconds forward, firing every timer that
+   * falls due on the way, earliest first (in the order they were set, for
+   * the same time), each with the clock showing its time. Timers that a
+   * callback sets fire too if they fall due within `ms`. After each timer,
+   * and before it returns, it lets the real event loop turn, so that what a
+   * timer started (a ping, a close frame) travels through an in-memory pair
+   * before the next timer fires.
+   *
+   * @param ms How far to move, in milliseconds.
+   * @throws {RangeError} If `ms` is negative or not finite.
+   */
+  async advance(ms: number): Promise<void> {
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`Cannot advance the clock: ms must be a finite number ≥ 0, got ${ms}`);
+    }
+    const target = this.#now + ms;
+    await turn();
+    for (;;) {
+      let due: number | undefined;
+      let dueAt = Infinity;
+      // Handles grow with time set, so the first of the earliest is the oldest.
+      for (const [handle, timer] of this.#timers) {
+        if (timer.at < dueAt) {
+          due = handle;
+          dueAt = timer.at;
+        }
+      }
+      if (due === undefined || dueAt > target) break;
+      const timer = this.#timers.get(due)!;
+      this.#timers.delete(due);
+      if (timer.at > this.#now) this.#now = timer.at;
+      try {
+        timer.callback();
+      } catch (error) {
+        // As a real timer's callback would: reported, and time goes on.
+        reportError(error);
+      }
+      await turn();
+    }
+    this.#now = target;
+  }
+}
+
 /** Options for {@linkcode createPair}. */
 export interface PairOptions {
   /** The client's options, as for `connect()`. */
@@ -335,6 +505,8 @@ export interface PairOptions {
   server?: Omit<AcceptOptions, "head">;
   /** The request's path and query. Default `"/"`. */
   path?: string;
+  /** The clock of both ends, unless a side's options give its own. Default: the system's. */
+  clock?: Clock;
 }
 
 /** What {@linkcode createPair} returns: both ends, open. */
@@ -374,12 +546,14 @@ export interface Pair {
 export async function createPair(options: PairOptions = {}): Promise<Pair> {
   const [clientEnd, serverEnd] = memoryPair();
   const path = options.path ?? "/";
-  const accepted = acceptWebSocket(serverEnd, options.server ?? {});
+  const clock = options.clock === undefined ? {} : { clock: options.clock };
+  const accepted = acceptWebSocket(serverEnd, { ...clock, ...options.server });
   // A refused handshake rejects both: report the server's reason, once.
   accepted.catch(() => {});
   let client: WebSocketConnection;
   try {
     client = await connectClient(memoryUrl(path), {
+      ...clock,
       ...options.client,
       transport: clientEnd,
     });
@@ -397,12 +571,26 @@ function memoryUrl(path: string): string {
 /** Options for {@linkcode TestServer.connect}: the client's options, without a transport. */
 export type TestConnectOptions = Omit<ConnectOptions, "transport">;
 
+/** Options for {@linkcode testServer}. */
+export interface TestServerOptions {
+  /**
+   * The clock of the server's request deadlines, and of the clients it
+   * connects unless their options give their own. A hub's connections
+   * follow the hub's `clock` option. Default: the system's.
+   */
+  clock?: Clock;
+  /** The server's `requestTimeout`, in milliseconds. Default 10,000. */
+  requestTimeout?: number;
+}
+
 /**
  * A handler or a hub, served in memory: see {@linkcode testServer}.
  */
 export interface TestServer extends AsyncDisposable {
   /**
-   * Connects a client, as `connect()` would over TCP.
+   * Connects a client, as `connect()` would over TCP, and waits until the
+   * server's end is open too: its `open` listeners (a hub's `"open"`
+   * handlers) have run, and what they sent is on its way.
    *
    * @param path The request's path and query, such as `"/chat?name=a"`.
    * @param options The client's options: headers, subprotocols, limits.
@@ -422,7 +610,9 @@ export interface TestServer extends AsyncDisposable {
  * through Duplex's own HTTP/1.1 server.
  *
  * @param handler The request handler, or a hub (anything with a `handler`).
+ * @param options The server's clock and request deadline.
  * @returns The server, to connect clients to and to shut down.
+ * @throws {TypeError} For a bad option.
  *
  * @example A handler that greets by name
  * ```ts
@@ -442,17 +632,30 @@ export interface TestServer extends AsyncDisposable {
  */
 export function testServer(
   handler: ServeHandler | { readonly handler: ServeHandler },
+  options: TestServerOptions = {},
 ): TestServer {
-  const listener = new MemoryListener();
+  const serveOptions: ServeOptions = {
+    onListen() {},
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    ...(options.requestTimeout !== undefined ? { requestTimeout: options.requestTimeout } : {}),
+  };
+  checkServeOptions(serveOptions, "serve in memory");
   const fn: ServeHandler = typeof handler === "function" ? handler : handler.handler;
-  const server = new DuplexServer({ onListen() {} }, fn, listener);
+  if (typeof fn !== "function") {
+    throw new TypeError("Cannot serve in memory: give a handler function, or a hub");
+  }
+  const listener = new MemoryListener();
+  const server = new DuplexServer(serveOptions, fn, listener);
   return {
     server,
-    async connect(path = "/", options: TestConnectOptions = {}): Promise<TestConnection> {
+    async connect(path = "/", clientOptions: TestConnectOptions = {}): Promise<TestConnection> {
+      const transport = listener.dial();
       const client = await connectClient(memoryUrl(path), {
-        ...options,
-        transport: listener.dial(),
+        ...(options.clock !== undefined ? { clock: options.clock } : {}),
+        ...clientOptions,
+        transport,
       });
+      await listener.whenUpgraded(transport);
       return new TestConnection(client);
     },
     shutdown(): Promise<void> {

@@ -165,6 +165,16 @@ function limitMaybeZero(path: string): BadCase[] {
 const KEEPALIVE_PARENT: Options = { keepalive: { pingInterval: 60_000 } };
 
 /** `compression`: a boolean or an object; threshold ≥ 0; level 1 to 9 (CompressionOptions). */
+/** `clock`: an object with now(), setTimeout() and clearTimeout(). */
+const CLOCK_CASES: BadCase[] = bad("clock", [
+  {},
+  5,
+  "system",
+  null,
+  { now: () => 0, setTimeout: () => 1 },
+  { now: 0, setTimeout: () => 1, clearTimeout: () => {} },
+], TypeError);
+
 const COMPRESSION_CASES: BadCase[] = [
   ...bad("compression", ["yes", 1], TypeError),
   ...nonNegativeWhole("compression.threshold"),
@@ -183,6 +193,7 @@ const LIMIT_CASES: BadCase[] = [
   // 0 would stop reading for good: nothing is ever queued below it.
   ...positiveWhole("receiveHighWaterMark"),
   ...COMPRESSION_CASES,
+  ...CLOCK_CASES,
 ];
 
 /** `ConnectionOptions`: shared by every connection, client or server. */
@@ -221,6 +232,7 @@ const SERVE_CASES: BadCase[] = [
   ...limitMaybeZero("maxHeaderCount"),
   ...positiveWhole("maxRequestLineLength"),
   ...nonNegativeWhole("maxBodySize"),
+  ...CLOCK_CASES,
 ];
 
 /** `HubOptions`: the hub's own, and the upgrade options it passes on. */
@@ -563,7 +575,10 @@ Deno.test("upgradeWebSocket on Duplex's server refuses every bad option at the c
 
 // Deno's socket has no receive backpressure: receiveHighWaterMark is refused
 // there whatever its value, so it has no bad-value cases of its own.
-const NATIVE_UPGRADE_CASES = UPGRADE_CASES.filter((c) => c.name !== "receiveHighWaterMark");
+// The same holds for clock: Deno's socket keeps its own time.
+const NATIVE_UPGRADE_CASES = UPGRADE_CASES.filter((c) =>
+  c.name !== "receiveHighWaterMark" && c.name !== "clock"
+);
 
 Deno.test("upgradeWebSocket on Deno.serve refuses every bad option at the call, naming it, and answers no 101", async (t) => {
   await eachCase(t, NATIVE_UPGRADE_CASES, async (c) => {

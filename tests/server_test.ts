@@ -19,6 +19,7 @@ import {
   type WebSocketConnection,
 } from "../mod.ts";
 import { generateTestCertificates } from "./_tls.ts";
+import { ManualClock } from "../testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -698,24 +699,31 @@ Deno.test("on Deno.serve, a peer gone without a close frame is 1006, as on serve
   await deno.shutdown();
 });
 
-Deno.test("inside Deno.serve, upgradeWebSocket refuses receiveHighWaterMark: Deno's socket cannot pause reading", async () => {
-  let refusal: unknown;
-  const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-    try {
-      return upgradeWebSocket(request, { receiveHighWaterMark: 1024 }).response;
-    } catch (error) {
-      refusal = error;
-      return new Response("refused", { status: 400 });
-    }
+for (
+  const [name, options, why] of [
+    ["receiveHighWaterMark", { receiveHighWaterMark: 1024 }, "Deno's socket cannot pause reading"],
+    ["clock", { clock: new ManualClock() }, "Deno's socket keeps its own time"],
+  ] as const
+) {
+  Deno.test(`inside Deno.serve, upgradeWebSocket refuses ${name}: ${why}`, async () => {
+    let refusal: unknown;
+    const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      try {
+        return upgradeWebSocket(request, options).response;
+      } catch (error) {
+        refusal = error;
+        return new Response("refused", { status: 400 });
+      }
+    });
+    await assert.rejects(
+      connect(`ws://127.0.0.1:${deno.addr.port}/`),
+      (error: unknown) => error instanceof HandshakeError && error.status === 400,
+    );
+    assert.ok(refusal instanceof TypeError);
+    assert.match(refusal.message, new RegExp(`${name} needs Duplex's own server`));
+    await deno.shutdown();
   });
-  await assert.rejects(
-    connect(`ws://127.0.0.1:${deno.addr.port}/`),
-    (error: unknown) => error instanceof HandshakeError && error.status === 400,
-  );
-  assert.ok(refusal instanceof TypeError);
-  assert.match(refusal.message, /receiveHighWaterMark needs Duplex's own server/);
-  await deno.shutdown();
-});
+}
 
 Deno.test("inside Deno.serve, a writer's pieces are joined and sent by end()", async () => {
   const deno = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {

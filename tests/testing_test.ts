@@ -231,7 +231,8 @@ Deno.test("a hub's rooms and broadcast work through testServer, and shutdown sen
   const alice = await server.connect("/?name=alice");
   const bob = await server.connect("/?name=bob");
   const carol = await server.connect("/?name=carol");
-  while (hub.roomSize("lobby") < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+  // connect() waits for the hub's "open" handlers: no sleep, no polling.
+  assert.equal(hub.roomSize("lobby"), 3);
   await alice.send("hi all");
   await bob.expectMessage("alice: hi all");
   await carol.expectMessage("alice: hi all");
@@ -242,30 +243,57 @@ Deno.test("a hub's rooms and broadcast work through testServer, and shutdown sen
 });
 
 Deno.test("the hub's slow-consumer policy works in memory: a client that stops reading gets 1008", async () => {
-  const hub = new Hub({ maxBackpressure: 64 * 1024, backpressureGrace: 20, closeTimeout: 5_000 });
+  const hub = new Hub({ maxBackpressure: 64 * 1024, backpressureGrace: 0 });
   await using server = testServer(hub);
   // It reads nothing, and stops reading from the pipe once 16 KiB wait.
   const slow = await server.connect("/", { receiveHighWaterMark: 16 * 1024 });
-  while (hub.size < 1) await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.equal(hub.size, 1);
   const closed = new Promise<number>((resolve) => hub.on("close", (_, code) => resolve(code)));
   let cut: Error | undefined;
   hub.on("error", (_, error) => cut = error);
+  // With no grace, the policy applies as soon as a send finds it over the mark.
   const chunk = new Uint8Array(16 * 1024);
-  for (let i = 0; i < 500 && cut === undefined; i++) {
+  let sent = 0;
+  while (cut === undefined && sent < 100) {
     hub.broadcast(chunk);
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    sent++;
   }
   assert.equal(cut?.name, "SlowConsumerError");
-  // The client reads again: what it had, then the 1008 close frame.
-  while (true) {
-    try {
-      await slow.receive({ timeout: 1_000 });
-    } catch {
-      break;
-    }
-  }
-  assert.equal((await slow.closed).code, 1008);
+  // Four frames of 16 KiB and a 4-byte header each are past 64 KiB.
+  assert.equal(sent, 4, "cut by the send that would take it past 64 KiB");
+  // The client reads again: the 1008 close frame (what it had not taken was dropped).
+  await slow.expectClose(1008);
   assert.equal(await closed, 1008);
+});
+
+Deno.test("testServer().connect() resolves once the server's open handlers have run, even for a burst of clients", async () => {
+  const opened: string[] = [];
+  const hub = new Hub<{ name: string }>({
+    data: (request) => ({ name: new URL(request.url).searchParams.get("name") ?? "?" }),
+  });
+  hub.on("open", (member) => {
+    opened.push(member.data.name);
+    member.join("room");
+    member.send(`welcome ${member.data.name}`);
+  });
+  await using server = testServer(hub);
+  const clients = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => server.connect(`/?name=c${i}`)),
+  );
+  assert.equal(opened.length, 20);
+  assert.equal(hub.roomSize("room"), 20);
+  for (const [i, client] of clients.entries()) await client.expectMessage(`welcome c${i}`);
+  // A handler of serve()'s kind: its open reaction has run too.
+  let greeted = false;
+  await using plain = testServer((request) => {
+    const { connection, response } = upgradeWebSocket(request);
+    connection.listen({ open: () => greeted = true });
+    return response;
+  });
+  const client = await plain.connect();
+  assert.equal(greeted, true);
+  await client.close(1000);
+  for (const member of clients) await member.close(1000);
 });
 
 Deno.test("connect(hub) is a one-connection test; its closed waits for the server to shut down", async () => {
