@@ -44,6 +44,29 @@
  * await bob.close(1000);
  * ```
  *
+ * @example Test the chat example (`examples/chat/` in the repository)
+ * ```ts
+ * import { createChat } from "./examples/chat/server.ts";
+ * import { testServer } from "@duplex/websocket/testing";
+ * import assert from "node:assert/strict";
+ *
+ * // The chat's real hub and handler, made without listening.
+ * const { hub, handler } = createChat({ now: () => 0 });
+ * await using server = testServer(handler);
+ * const ann = await server.connect("/ws?nick=ann&room=deno");
+ * const bob = await server.connect("/ws?nick=bob&room=deno");
+ * assert.deepEqual(hub.stats().rooms, { deno: 2 });
+ *
+ * await ann.send(JSON.stringify({ type: "say", text: "hi" }));
+ * // Bob was told of his own arrival first: joined, history, notice, members.
+ * for (let i = 0; i < 4; i++) await bob.expectMessage((m) => typeof m === "string");
+ * await bob.expectMessage(
+ *   JSON.stringify({ type: "message", room: "deno", nick: "ann", text: "hi", at: 0 }),
+ * );
+ * await ann.close(1000);
+ * await bob.close(1000);
+ * ```
+ *
  * @module
  */
 

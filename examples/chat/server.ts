@@ -7,6 +7,10 @@
  *
  * Usage: deno run --allow-net --allow-read examples/chat/server.ts [--port 8080] [--hostname 127.0.0.1]
  *
+ * {@linkcode createChat} makes the hub and the request handler without
+ * listening, so that `tests/chat_test.ts` runs them through the testing kit
+ * with no sockets; {@linkcode startChat} serves them.
+ *
  * The wire protocol is JSON. The page sends `{ "type": "say", "text": … }`,
  * `{ "type": "join", "room": … }` and `{ "type": "nick", "nick": … }`; the
  * server sends `joined`, `history`, `message`, `notice` and `members`.
@@ -15,7 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Hub, type HubConnection, serve, type Server } from "../../mod.ts";
+import { Hub, type HubConnection, serve, type ServeHandler, type Server } from "../../mod.ts";
 
 /** One chat line, as kept in a room's history. */
 export interface ChatMessage {
@@ -27,13 +31,30 @@ export interface ChatMessage {
   at: number;
 }
 
-interface Member {
+/** What the hub keeps of each connection. */
+export interface Member {
+  /** The nickname. */
   nick: string;
+  /** The room it is in. */
   room: string;
 }
 
+/** Options for {@linkcode createChat}. */
+export interface ChatSetup {
+  /** The time a message is stamped with, in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** The chat without a server: its hub, and the handler for every request. */
+export interface ChatApp {
+  /** The hub behind `/ws`. */
+  hub: Hub<Member>;
+  /** Serves `/` (the page), `/ws` (the WebSocket) and `/stats`. */
+  handler: ServeHandler;
+}
+
 /** Options for {@linkcode startChat}. */
-export interface ChatOptions {
+export interface ChatOptions extends ChatSetup {
   /** The port; 0 picks a free one. Default 8080. */
   port?: number;
   /** The address to listen on. Default `"127.0.0.1"`. */
@@ -63,12 +84,13 @@ function clean(value: unknown, fallback: string, max = 24): string {
 }
 
 /**
- * Starts the chat server.
+ * Makes the chat's hub and request handler, without listening.
  *
- * @param options Where to listen.
- * @returns The server and its hub.
+ * @param setup The clock of the messages' time stamps.
+ * @returns The hub and the handler.
  */
-export function startChat(options: ChatOptions = {}): Chat {
+export function createChat(setup: ChatSetup = {}): ChatApp {
+  const now = setup.now ?? Date.now;
   const history = new Map<string, ChatMessage[]>();
   let guests = 0;
   const hub = new Hub<Member>({
@@ -125,7 +147,7 @@ export function startChat(options: ChatOptions = {}): Chat {
     if (command.type === "say") {
       const text = clean(command.text, "", MAX_TEXT);
       if (text === "") return;
-      const message: ChatMessage = { nick, text, at: Date.now() };
+      const message: ChatMessage = { nick, text, at: now() };
       const lines = history.get(room) ?? [];
       lines.push(message);
       if (lines.length > HISTORY) lines.shift();
@@ -147,12 +169,7 @@ export function startChat(options: ChatOptions = {}): Chat {
     sendMembers(room);
   });
 
-  const server = serve({
-    port: options.port ?? 8080,
-    hostname: options.hostname ?? "127.0.0.1",
-    onListen: options.onListen ??
-      (({ hostname, port }) => console.log(`Chat on http://${hostname}:${port}/`)),
-  }, (request, info) => {
+  const handler: ServeHandler = (request, info) => {
     const { pathname } = new URL(request.url);
     if (pathname === "/ws") return hub.handler(request, info);
     if (pathname === "/" || pathname === "/index.html") {
@@ -160,7 +177,24 @@ export function startChat(options: ChatOptions = {}): Chat {
     }
     if (pathname === "/stats") return Response.json(hub.stats());
     return new Response("Not found\n", { status: 404 });
-  });
+  };
+  return { hub, handler };
+}
+
+/**
+ * Starts the chat server.
+ *
+ * @param options Where to listen.
+ * @returns The server and its hub.
+ */
+export function startChat(options: ChatOptions = {}): Chat {
+  const { hub, handler } = createChat(options);
+  const server = serve({
+    port: options.port ?? 8080,
+    hostname: options.hostname ?? "127.0.0.1",
+    onListen: options.onListen ??
+      (({ hostname, port }) => console.log(`Chat on http://${hostname}:${port}/`)),
+  }, handler);
   return { server, hub };
 }
 
