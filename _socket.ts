@@ -19,6 +19,7 @@ import {
   type ProtocolEvent,
   ReadyState,
   type Role,
+  utf8Length,
 } from "./codec/mod.ts";
 import { parseRequestText } from "./codec/_head_text.ts";
 import { truncateReason } from "./codec/close.ts";
@@ -180,6 +181,7 @@ export class SocketConnection extends BaseConnection {
   // The open message writer, and the sends that wait for its message to end.
   #writer: MessageWriter | null = null;
   #held: (() => void)[] = [];
+  #heldBytes = 0;
   #inFlight = 0;
   #onEnd: ((connection: SocketConnection) => void) | null = null;
 
@@ -259,7 +261,7 @@ export class SocketConnection extends BaseConnection {
   }
 
   get bufferedAmount(): number {
-    return (this.#protocol?.bufferedAmount ?? 0) + this.#inFlight;
+    return (this.#protocol?.bufferedAmount ?? 0) + this.#inFlight + this.#heldBytes;
   }
 
   /**
@@ -318,7 +320,16 @@ export class SocketConnection extends BaseConnection {
   }
 
   send(data: SendData | PreparedMessage): Promise<void> {
-    if (this.#writer !== null) return this.#hold(() => this.send(data));
+    if (this.#writer !== null) {
+      if (typeof data === "string") return this.#hold(() => this.send(data), utf8Length(data));
+      if (data instanceof PreparedMessage) {
+        return this.#hold(() => this.send(data), data.payload.length);
+      }
+      // A copy: the caller may reuse its buffer once send() returns, as it may
+      // when the bytes are framed at once.
+      const copy = viewOf(data).slice();
+      return this.#hold(() => this.send(copy), copy.length);
+    }
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     if (typeof data === "string") protocol.sendText(data);
@@ -328,7 +339,9 @@ export class SocketConnection extends BaseConnection {
   }
 
   sendPrepared(message: PreparedMessage): Promise<void> {
-    if (this.#writer !== null) return this.#hold(() => this.sendPrepared(message));
+    if (this.#writer !== null) {
+      return this.#hold(() => this.sendPrepared(message), message.payload.length);
+    }
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     protocol.sendPrepared(message);
@@ -348,10 +361,17 @@ export class SocketConnection extends BaseConnection {
     return writer;
   }
 
-  /** A send made while a writer is open: it waits for the message to end. */
-  #hold(send: () => Promise<void>): Promise<void> {
+  /**
+   * A send made while a writer is open: it waits for the message to end,
+   * and its `size` bytes count in `bufferedAmount` meanwhile.
+   */
+  #hold(send: () => Promise<void>, size: number): Promise<void> {
+    this.#heldBytes += size;
     return new Promise<void>((resolve, reject) => {
-      this.#held.push(() => send().then(resolve, reject));
+      this.#held.push(() => {
+        this.#heldBytes -= size;
+        send().then(resolve, reject);
+      });
     });
   }
 
@@ -934,6 +954,8 @@ export class SocketConnection extends BaseConnection {
     this.#sending?.reject(ended);
     this.#sending = null;
     if (this.#pings !== null) { for (const ping of this.#pings.splice(0)) ping.reject(ended); }
+    // Sends held for a writer that never ended: they fail as any send now would.
+    if (this.#held.length > 0) this.#writerDone();
     const onEnd = this.#onEnd;
     this.#onEnd = null;
     onEnd?.(this);

@@ -3,8 +3,9 @@
 // backpressure; sends made meanwhile wait; abort() never leaves a message
 // the peer could take as whole.
 import assert from "node:assert/strict";
-import { acceptWebSocket, connect, FrameDecoder, Opcode } from "../mod.ts";
+import { acceptWebSocket, ClosedError, connect, FrameDecoder, Opcode } from "../mod.ts";
 import { createPair } from "../testing.ts";
+import { memoryPair } from "../_memory.ts";
 
 Deno.test("a writer that writes nothing sends an empty message; one byte is one byte", async () => {
   const { client, server } = await createPair();
@@ -150,4 +151,98 @@ Deno.test("a 64 MiB message written in 1 MiB pieces over TCP, with backpressure,
   assert.ok(most <= 2 * PIECE, `${most} bytes were buffered`);
   await client.close(1000);
   await server.closed;
+});
+
+Deno.test("sends held for a writer count in bufferedAmount, and carry their bytes as they were at send()", async () => {
+  const { client, server } = await createPair();
+  const writer = server.writer({ binary: true });
+  await writer.write(new Uint8Array([1]));
+  const before = server.bufferedAmount;
+  const bytes = new Uint8Array(1000).fill(7);
+  const held = [server.send(bytes), server.send("héllo")];
+  // 1,000 bytes and the 6 of "héllo" in UTF-8, waiting for the writer.
+  assert.equal(server.bufferedAmount - before, 1006);
+  bytes.fill(0); // the caller reuses its buffer
+  await writer.end();
+  await Promise.all(held);
+  await client.expectMessage(new Uint8Array([1]));
+  await client.expectMessage((m) => m instanceof Uint8Array && m.length === 1000 && m[999] === 7);
+  await client.expectMessage("héllo");
+  assert.equal(server.bufferedAmount, 0);
+  await client.close(1000);
+});
+
+Deno.test("sends held for a writer that never ends reject once the connection ends", async () => {
+  const { client, server } = await createPair();
+  const writer = server.writer();
+  await writer.write("never finished");
+  const held = server.send("held");
+  client.terminate();
+  await assert.rejects(held, ClosedError);
+  await assert.rejects(writer.end(), Error);
+  assert.equal((await server.closed).code, 1006);
+});
+
+Deno.test("a 64 MiB message from a writer to a slow reader: the writer never runs ahead of what the reader took by more than the transport holds", async () => {
+  // A raw reader on the in-memory transport (which holds 256 KiB, as a
+  // socket buffer would), reading 64 KiB at a time with a turn of the
+  // event loop between reads.
+  const [clientEnd, serverEnd] = memoryPair();
+  await clientEnd.write(new TextEncoder().encode(
+    "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  const server = await acceptWebSocket(serverEnd, { closeTimeout: 1_000 });
+  const PIECE = 1024 * 1024;
+  const PIECES = 64;
+  let taken = 0; // bytes the reader has read, the 101 included
+  let frames = 0;
+  let payload = 0;
+  const reading = (async () => {
+    const buffer = new Uint8Array(64 * 1024);
+    const decoder = new FrameDecoder({ role: "client", maxMessageSize: PIECES * PIECE });
+    let head = true;
+    while (payload < PIECES * PIECE) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const n = await clientEnd.read(buffer);
+      assert.notEqual(n, null, "the connection ended early");
+      taken += n!;
+      let chunk = buffer.subarray(0, n!);
+      if (head) {
+        const end = new TextDecoder("latin1").decode(chunk).indexOf("\r\n\r\n");
+        assert.ok(end > 0, "the 101 comes in the first read");
+        chunk = chunk.subarray(end + 4);
+        head = false;
+      }
+      decoder.push(chunk);
+      for (let frame; (frame = decoder.next());) {
+        // Each piece is a frame: the first Binary, then continuations, the last with FIN.
+        assert.equal(frame.opcode, frames === 0 ? Opcode.Binary : Opcode.Continuation);
+        assert.equal(frame.fin, frames === PIECES - 1);
+        assert.equal(frame.payload.length, PIECE);
+        assert.equal(frame.payload[0], frames % 256);
+        assert.equal(frame.payload[PIECE - 1], frames % 256);
+        payload += frame.payload.length;
+        frames++;
+      }
+    }
+  })();
+  const writer = server.writer({ binary: true });
+  const piece = new Uint8Array(PIECE);
+  let written = 0;
+  let ahead = 0;
+  for (let i = 0; i < PIECES; i++) {
+    piece.fill(i);
+    // The last piece ends the message.
+    await (i < PIECES - 1 ? writer.write(piece) : writer.end(piece));
+    written += PIECE;
+    ahead = Math.max(ahead, written - taken);
+  }
+  await reading;
+  assert.equal(frames, PIECES);
+  // Each write() waited for the reader: at most the piece in flight, the
+  // transport's 256 KiB and the 64 KiB the reader holds were not yet taken.
+  assert.ok(ahead <= PIECE + 256 * 1024 + 64 * 1024, `the writer ran ${ahead} bytes ahead`);
+  clientEnd.close();
+  assert.equal((await server.closed).code, 1006);
 });
