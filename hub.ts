@@ -101,6 +101,12 @@ export interface HubOptions<T> extends Omit<UpgradeOptions, "keepalive" | "idleT
   backpressure?: BackpressurePolicy;
   /** Makes each connection's initial `data` from its upgrade request. */
   data?: (request: Request) => T;
+  /**
+   * The clock of `backpressureGrace` and of every connection's deadlines
+   * (keepalive, `closeTimeout`): a test passes `ManualClock` from
+   * `@duplex/websocket/testing`. Default: the system's.
+   */
+  clock?: Clock;
 }
 
 /** Listeners for the hub's events; see {@linkcode Hub.on}. */

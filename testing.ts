@@ -126,13 +126,40 @@ export class ExpectationError extends Error {
   }
 }
 
-/** Options for the waits of {@linkcode TestConnection}. */
+/**
+ * Options for the waits of {@linkcode TestConnection}.
+ *
+ * @example
+ * ```ts
+ * import { createPair, type ExpectOptions } from "@duplex/websocket/testing";
+ *
+ * const { client, server } = await createPair();
+ * const patient: ExpectOptions = { timeout: 5_000 };
+ * await server.send("slow");
+ * await client.expectMessage("slow", patient);
+ * await client.close(1000);
+ * ```
+ */
 export interface ExpectOptions {
   /** How long to wait, in milliseconds. Default 1,000. */
   timeout?: number;
 }
 
-/** What {@linkcode TestConnection.expectMessage} compares a message with. */
+/**
+ * What {@linkcode TestConnection.expectMessage} compares a message with:
+ * a text, bytes, or a predicate.
+ *
+ * @example
+ * ```ts
+ * import { createPair, type ExpectedMessage } from "@duplex/websocket/testing";
+ *
+ * const { client, server } = await createPair();
+ * const isJson: ExpectedMessage = (m) => typeof m === "string" && JSON.parse(m).ok === true;
+ * await server.send(JSON.stringify({ ok: true }));
+ * await client.expectMessage(isJson);
+ * await client.close(1000);
+ * ```
+ */
 export type ExpectedMessage = string | Uint8Array | ((message: Message) => boolean);
 
 /** A message as a failure shows it. */
@@ -520,7 +547,25 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Options for {@linkcode createPair}. */
+/**
+ * Options for {@linkcode createPair}.
+ *
+ * @example
+ * ```ts
+ * import { createPair, type PairOptions } from "@duplex/websocket/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: PairOptions = {
+ *   path: "/rooms/1?token=t",
+ *   client: { headers: { "x-test": "1" } },
+ *   server: { maxMessageSize: 1024 },
+ * };
+ * const { client, server } = await createPair(options);
+ * assert.equal(new URL(server.url).pathname, "/rooms/1");
+ * assert.equal(server.headers.get("x-test"), "1");
+ * await client.close(1000);
+ * ```
+ */
 export interface PairOptions {
   /** The client's options, as for `connect()`. */
   client?: Omit<ConnectOptions, "transport">;
@@ -532,7 +577,19 @@ export interface PairOptions {
   clock?: Clock;
 }
 
-/** What {@linkcode createPair} returns: both ends, open. */
+/**
+ * What {@linkcode createPair} returns: both ends, open.
+ *
+ * @example
+ * ```ts
+ * import { createPair, type Pair } from "@duplex/websocket/testing";
+ *
+ * const { client, server }: Pair = await createPair();
+ * await client.send("ping?");
+ * await server.expectMessage("ping?");
+ * await client.close(1000);
+ * ```
+ */
 export interface Pair {
   /** The client's end. */
   client: TestConnection;
@@ -591,10 +648,39 @@ function memoryUrl(path: string): string {
   return new URL(path, "ws://memory/").href;
 }
 
-/** Options for {@linkcode TestServer.connect}: the client's options, without a transport. */
+/**
+ * Options for {@linkcode TestServer.connect}: the client's options, without a transport.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "@duplex/websocket";
+ * import { type TestConnectOptions, testServer } from "@duplex/websocket/testing";
+ * import assert from "node:assert/strict";
+ *
+ * const hub = new Hub({ protocol: ["chat.v2", "chat.v1"] });
+ * await using server = testServer(hub);
+ * const options: TestConnectOptions = { protocols: ["chat.v1"], headers: { cookie: "s=1" } };
+ * const client = await server.connect("/", options);
+ * assert.equal(client.protocol, "chat.v1");
+ * await client.close(1000);
+ * ```
+ */
 export type TestConnectOptions = Omit<ConnectOptions, "transport">;
 
-/** Options for {@linkcode testServer}. */
+/**
+ * Options for {@linkcode testServer}.
+ *
+ * @example
+ * ```ts
+ * import { upgradeWebSocket } from "@duplex/websocket";
+ * import { ManualClock, testServer, type TestServerOptions } from "@duplex/websocket/testing";
+ *
+ * const options: TestServerOptions = { clock: new ManualClock(), requestTimeout: 2_000 };
+ * await using server = testServer((request) => upgradeWebSocket(request).response, options);
+ * const client = await server.connect();
+ * await client.close(1000);
+ * ```
+ */
 export interface TestServerOptions {
   /**
    * The clock of the server's request deadlines, and of the clients it
@@ -608,6 +694,17 @@ export interface TestServerOptions {
 
 /**
  * A handler or a hub, served in memory: see {@linkcode testServer}.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "@duplex/websocket";
+ * import { type TestServer, testServer } from "@duplex/websocket/testing";
+ *
+ * const server: TestServer = testServer(new Hub());
+ * const client = await server.connect();
+ * await server.shutdown(); // 1001 to every client
+ * await client.expectClose(1001);
+ * ```
  */
 export interface TestServer extends AsyncDisposable {
   /**
