@@ -14,6 +14,7 @@ import type {
   MessageWriterOptions,
   ReceiveOptions,
   SendData,
+  SendMessageOptions,
   WebSocketConnection,
 } from "./connection.ts";
 import { handled, rejected } from "./_util.ts";
@@ -51,7 +52,7 @@ export abstract class BaseConnection implements WebSocketConnection {
   abstract readonly extensions: string;
   abstract readonly headers: Headers;
   abstract readonly bufferedAmount: number;
-  abstract send(data: SendData | PreparedMessage): Promise<void>;
+  abstract send(data: SendData | PreparedMessage, options?: SendMessageOptions): Promise<void>;
   abstract sendPrepared(message: PreparedMessage): Promise<void>;
   abstract writer(options?: MessageWriterOptions): MessageWriter;
   abstract ping(data?: Uint8Array | string): Promise<number>;

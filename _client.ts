@@ -79,13 +79,14 @@ export function startClient(url: string | URL, options: ConnectOptions = {}): So
     ? [options.protocols]
     : [...(options.protocols ?? [])];
   const deflate = deflateFor(options.compression);
+  const offer = deflate?.offer();
   const request = buildUpgradeRequest(target, {
     protocols,
     ...(options.headers !== undefined ? { headers: options.headers } : {}),
-    ...(deflate !== undefined ? { extensions: [deflate.offer()] } : {}),
+    ...(offer !== undefined ? { extensions: [offer] } : {}),
   });
   const connection = new SocketConnection({ ...options, role: "client", url: target.href });
-  handshake(connection, target, request, options, deflate);
+  handshake(connection, target, request, options, deflate, offer);
   return connection;
 }
 
@@ -95,6 +96,7 @@ async function handshake(
   request: UpgradeRequest,
   options: ConnectOptions,
   deflate: PerMessageDeflate | undefined,
+  offer: Extension | undefined,
 ): Promise<void> {
   const what = `Cannot connect to ${target.href}`;
   // Cancelling (timeout, abort) closes whatever is open, which makes the
@@ -163,8 +165,11 @@ async function handshake(
       );
     }
     const result = validateUpgradeResponse(response, request, await expectedAccept);
-    const compression = agreedCompression(result.extensions, deflate, response);
-    if (cancelled !== undefined) throw cancelled;
+    const compression = agreedCompression(result.extensions, deflate, offer, response);
+    if (cancelled !== undefined) {
+      compression?.compressor.close?.();
+      throw cancelled;
+    }
     connection.open(conn, reader.rest, {
       protocol: result.protocol,
       extensions: formatExtensions(result.extensions),
@@ -188,13 +193,14 @@ async function handshake(
 function agreedCompression(
   extensions: readonly Extension[],
   deflate: PerMessageDeflate | undefined,
+  offer: Extension | undefined,
   response: ResponseHead,
 ): DeflateSession | undefined {
   const accepted = extensions.find((extension) => extension.name === PERMESSAGE_DEFLATE);
   // validateUpgradeResponse() refused an extension that was not offered.
   if (accepted === undefined || deflate === undefined) return undefined;
   try {
-    return deflate.acceptResponse(accepted);
+    return deflate.acceptResponse(accepted, offer);
   } catch (error) {
     throw new HandshakeError(
       "INVALID_EXTENSIONS",

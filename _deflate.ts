@@ -1,79 +1,246 @@
 // Copyright 2026 the Duplex authors. MIT license.
-// permessage-deflate on Deno: the codec's PerMessageDeflate with a
-// MessageCompressor over node:zlib's synchronous raw DEFLATE. Each message is
-// compressed on its own (no context takeover), so nothing is kept between
-// messages.
+// permessage-deflate on Deno: the codec's DeflateEngine over node:zlib.
+//
+// Context takeover needs a DEFLATE stream that lives across messages and is
+// flushed, synchronously, at the end of each. node:zlib's synchronous
+// functions are one-shot (they end the stream), and its streams are
+// asynchronous; so each RawDeflater and RawInflater here owns a zlib stream
+// object only for its native handle, which it drives with writeSync() and a
+// sync flush, as node:zlib's own synchronous path does inside. The output
+// goes through one scratch buffer shared by every stream (calls never
+// interleave), so a stream holds zlib's own state and nothing else.
+//
+// zlib cannot make raw DEFLATE with a 256-byte window: node:zlib turns a
+// request for 8 bits into 9. That stays within what a peer that allowed 8
+// bits accepts, because zlib never matches further back than the window
+// less its 262-byte lookahead: 250 bytes at 9 bits (tests/deflate_test.ts
+// reads the distances back for every window size). Internal.
 
-import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
+import zlib from "node:zlib";
 import {
   type CompressionOptions,
-  type MessageCompressor,
+  type DeflateEngine,
+  type DeflaterOptions,
   PerMessageDeflate,
+  type RawDeflater,
+  type RawInflater,
 } from "./codec/deflate.ts";
 
-/**
- * A compressor for one negotiated agreement.
- *
- * @param windowBits The window the peer allowed this side to compress with (9–15).
- * @param level The zlib level.
- */
-export function zlibCompressor(windowBits: number, level: number): MessageCompressor {
-  const deflateOptions = { finishFlush: constants.Z_SYNC_FLUSH, windowBits, level };
-  return {
-    compress(data: Uint8Array): Uint8Array {
-      const out = deflateRawSync(data, deflateOptions);
-      // A sync flush ends with the empty stored block 00 00 ff ff: RFC 7692
-      // §7.2.1 takes it off.
-      return out.subarray(0, out.length - 4);
-    },
-    decompress(data: Uint8Array, maxSize: number): Uint8Array {
-      // RFC 7692 §7.2.2 appends 00 00 ff ff, an empty stored block that
-      // produces no output: an inflate that ends with a sync flush needs it
-      // not, so the payload is inflated where it lies, without a copy.
-      // maxOutputLength stops a small message that inflates to gigabytes
-      // early, with a RangeError.
-      const out = inflateRawSync(data, {
-        finishFlush: constants.Z_SYNC_FLUSH,
-        maxOutputLength: Math.max(1, maxSize),
-      });
-      // A plain Uint8Array, as every other message is, over memory of its
-      // own: a small Buffer may be a slice of a shared pool.
-      return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
-        ? new Uint8Array(out.buffer, 0, out.byteLength)
-        : new Uint8Array(out);
-    },
-  };
+const { constants } = zlib;
+
+/** What a node:zlib stream object holds for its synchronous path. */
+interface ZlibHandle {
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOffset: number,
+    inLength: number,
+    output: Uint8Array,
+    outOffset: number,
+    outLength: number,
+  ): void;
+  reset(): void;
+  close(): void;
+  onerror: (message: string, errno: number) => void;
 }
+
+interface ZlibStreamInternals {
+  _handle: ZlibHandle | null;
+  // [avail_out, avail_in] after each writeSync.
+  _writeState: Uint32Array;
+}
+
+// One scratch buffer for every stream's output: calls are synchronous and
+// never interleave.
+const SCRATCH = new Uint8Array(64 * 1024);
+// RFC 7692 §7.2.2: the receiver appends the empty stored block's tail.
+const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
+
+/** A zlib stream driven synchronously, flushed with Z_SYNC_FLUSH. */
+class SyncStream {
+  readonly #handle: ZlibHandle;
+  readonly #state: Uint32Array;
+  #error: string | null = null;
+  #closed = false;
+  /** Input the last run() left unconsumed: the stream had ended (a final block). */
+  left = 0;
+
+  constructor(stream: ZlibStreamInternals) {
+    const handle = stream._handle;
+    if (handle === null || typeof handle.writeSync !== "function") {
+      throw new Error("Cannot use compression: node:zlib has no synchronous stream handle here");
+    }
+    this.#handle = handle;
+    this.#state = stream._writeState;
+    // Errors are reported during writeSync(); node:zlib's own handler would
+    // destroy the stream object on a later tick, which this never uses.
+    handle.onerror = (message) => {
+      this.#error = message;
+    };
+  }
+
+  /**
+   * Runs `input` through the stream with a sync flush, returning what it
+   * produced (at most `limit` bytes, else a RangeError).
+   */
+  run(input: Uint8Array, limit: number): Uint8Array {
+    if (this.#closed) throw new Error("The compression stream is closed");
+    const handle = this.#handle;
+    const state = this.#state;
+    let offset = 0;
+    let left = input.length;
+    let chunks: Uint8Array[] | null = null;
+    let size = 0;
+    while (true) {
+      handle.writeSync(constants.Z_SYNC_FLUSH, input, offset, left, SCRATCH, 0, SCRATCH.length);
+      if (this.#error !== null) {
+        const message = this.#error;
+        this.#error = null;
+        throw new Error(message);
+      }
+      const availOut = state[0]!;
+      const availIn = state[1]!;
+      const produced = SCRATCH.length - availOut;
+      size += produced;
+      if (size > limit) {
+        throw new RangeError(`Cannot inflate: the message is larger than ${limit} bytes`);
+      }
+      offset += left - availIn;
+      left = availIn;
+      // Room left in the output: the input is consumed and flushed (or,
+      // after a final block, left where the stream ended).
+      if (availOut !== 0) {
+        this.left = left;
+        if (chunks === null) return SCRATCH.slice(0, produced);
+        chunks.push(SCRATCH.slice(0, produced));
+        break;
+      }
+      (chunks ??= []).push(SCRATCH.slice(0, produced));
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+
+  reset(): void {
+    if (!this.#closed) this.#handle.reset();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handle.close();
+  }
+}
+
+class ZlibDeflater implements RawDeflater {
+  readonly #stream: SyncStream;
+
+  constructor(options: DeflaterOptions) {
+    const { windowBits, level, memLevel } = options;
+    this.#stream = new SyncStream(
+      zlib.createDeflateRaw({
+        // 9 for 8: its matches reach at most 250 bytes back (see above).
+        windowBits: Math.max(9, windowBits),
+        level,
+        memLevel,
+        // The object's own output buffer is never used: keep it small.
+        chunkSize: 64,
+      }) as unknown as ZlibStreamInternals,
+    );
+  }
+
+  deflate(data: Uint8Array): Uint8Array {
+    const out = this.#stream.run(data, Infinity);
+    // Nothing to flush (an empty message right after a flush): zlib writes
+    // nothing at all. The message is then the header byte of an empty
+    // stored block (§7.2.3.6), which the peer's appended tail completes;
+    // an empty payload would leave a takeover peer's stream mid-block.
+    if (out.length < 4) return new Uint8Array(1);
+    // A sync flush ends with the empty stored block 00 00 ff ff: RFC 7692
+    // §7.2.1 takes it off.
+    return out.subarray(0, out.length - 4);
+  }
+
+  reset(): void {
+    this.#stream.reset();
+  }
+
+  close(): void {
+    this.#stream.close();
+  }
+}
+
+class ZlibInflater implements RawInflater {
+  readonly #stream: SyncStream;
+
+  constructor(windowBits: number) {
+    this.#stream = new SyncStream(
+      zlib.createInflateRaw({ windowBits, chunkSize: 64 }) as unknown as ZlibStreamInternals,
+    );
+  }
+
+  inflate(data: Uint8Array, maxSize: number): Uint8Array {
+    // An empty payload holds no block: an empty message (some peers send it
+    // so). Appending the tail to nothing would leave the stream mid-block.
+    if (data.length === 0) return new Uint8Array(0);
+    const stream = this.#stream;
+    const out = stream.run(data, maxSize);
+    // §7.2.2: the tail, which produces no output, leaves the stream where
+    // the next message (with context takeover) continues it.
+    if (stream.left === 0) stream.run(TAIL, 0);
+    // A message with a final block (BFINAL, §7.2.3.4) has ended the DEFLATE
+    // stream: what follows it is padding, and the next message starts a new
+    // stream. (A peer that finishes its stream cannot refer back across it.)
+    if (stream.left !== 0) stream.reset();
+    return out;
+  }
+
+  reset(): void {
+    this.#stream.reset();
+  }
+
+  close(): void {
+    this.#stream.close();
+  }
+}
+
+/** The node:zlib engine for {@linkcode PerMessageDeflate}. */
+export const zlibEngine: DeflateEngine = {
+  deflater: (options) => new ZlibDeflater(options),
+  inflater: (windowBits) => new ZlibInflater(windowBits),
+};
 
 /**
  * The extension for the `compression` option, on `node:zlib`: `undefined`
  * when off. Bad settings throw here, before any network activity.
  *
- * @throws {RangeError} For a bad threshold or level.
+ * @throws {TypeError} For an option of the wrong type.
+ * @throws {RangeError} For a value out of range.
  */
 export function deflateFor(
   option: boolean | CompressionOptions | undefined,
 ): PerMessageDeflate | undefined {
   if (option === undefined || option === false) return undefined;
-  if (option !== true && (typeof option !== "object" || option === null)) {
+  if (option === true) return DEFAULT ??= new PerMessageDeflate(zlibEngine);
+  if (typeof option !== "object" || option === null) {
     throw new TypeError("Cannot use compression: the option must be a boolean or an object");
   }
-  const settings = option === true ? {} : option;
-  // One extension object per setting, so that connections with the same
-  // settings share compressors, and a broadcast is compressed once for them.
-  const { threshold, level } = settings;
-  // Only numbers make a key: anything else goes to the constructor, which refuses it.
-  const key = (threshold === undefined || typeof threshold === "number") &&
-      (level === undefined || typeof level === "number")
-    ? `${threshold}/${level}`
-    : "";
-  let deflate = key === "" ? undefined : shared.get(key);
+  // One extension object per options object, so that connections made
+  // with the same options share compressors (and a broadcast is compressed
+  // once for those without context takeover), and share the cap on
+  // takeover contexts.
+  let deflate = shared.get(option);
   if (deflate === undefined) {
-    deflate = new PerMessageDeflate(zlibCompressor, settings); // throws for bad settings
-    if (key !== "" && shared.size < MAX_SHARED) shared.set(key, deflate);
+    deflate = new PerMessageDeflate(zlibEngine, option); // throws for bad settings
+    shared.set(option, deflate);
   }
   return deflate;
 }
 
-const shared = new Map<string, PerMessageDeflate>();
-const MAX_SHARED = 64;
+let DEFAULT: PerMessageDeflate | undefined;
+const shared = new WeakMap<CompressionOptions, PerMessageDeflate>();

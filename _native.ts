@@ -23,6 +23,7 @@ import type {
   MessageWriter,
   MessageWriterOptions,
   SendData,
+  SendMessageOptions,
   WebSocketConnection,
 } from "./connection.ts";
 import type { UpgradeOptions, UpgradeResult } from "./server.ts";
@@ -134,8 +135,8 @@ export class NativeConnection extends BaseConnection {
     return this.#socket.bufferedAmount;
   }
 
-  send(data: SendData | PreparedMessage): Promise<void> {
-    // Deno's socket frames every message itself.
+  send(data: SendData | PreparedMessage, _options?: SendMessageOptions): Promise<void> {
+    // Deno's socket frames every message itself, and compresses none.
     if (data instanceof PreparedMessage) data = data.data;
     const state = this.#socket.readyState;
     if (state === WebSocket.CONNECTING) {

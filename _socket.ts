@@ -32,6 +32,7 @@ import type {
   MessageWriter,
   MessageWriterOptions,
   SendData,
+  SendMessageOptions,
 } from "./connection.ts";
 import { KeepaliveClock } from "./_keepalive.ts";
 import { SYSTEM_CLOCK } from "./_clock.ts";
@@ -79,6 +80,8 @@ const MANY_EVENTS = 32;
 const EMPTY = new Uint8Array(0);
 const WHOLE = Object.freeze({ fin: true });
 const FRAGMENT = Object.freeze({ fin: false });
+const COMPRESS = Object.freeze({ fin: true, compress: true });
+const DO_NOT_COMPRESS = Object.freeze({ fin: true, compress: false });
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -157,6 +160,8 @@ export class SocketConnection extends BaseConnection {
   readonly #limits: Limits;
 
   #protocol: Protocol | null = null;
+  // A compression session agreed for a connection not yet open.
+  #reserved: ProtocolCompression | null = null;
   #conn: Deno.Conn | null = null;
   #state: ReadyState = ReadyState.CONNECTING;
   #subprotocol = "";
@@ -272,7 +277,9 @@ export class SocketConnection extends BaseConnection {
    * @param info What the handshake settled.
    */
   open(conn: Deno.Conn, leftover: Uint8Array, info: OpenInfo): void {
+    this.#reserved = null;
     if (this.#state !== ReadyState.CONNECTING) {
+      info.compression?.compressor.close?.();
       conn.close();
       return;
     }
@@ -303,6 +310,17 @@ export class SocketConnection extends BaseConnection {
   }
 
   /**
+   * Holds the permessage-deflate session agreed for this connection until
+   * it opens (its Protocol then owns it); if it never opens, the session's
+   * state is freed when it ends.
+   *
+   * @param compression The agreed session.
+   */
+  reserve(compression: ProtocolCompression): void {
+    this.#reserved = compression;
+  }
+
+  /**
    * Ends a connection that never opened (its handshake failed or was
    * abandoned): `opened` rejects and `closed` resolves with 1006 and `error`.
    *
@@ -319,22 +337,29 @@ export class SocketConnection extends BaseConnection {
     }, error);
   }
 
-  send(data: SendData | PreparedMessage): Promise<void> {
+  send(data: SendData | PreparedMessage, options?: SendMessageOptions): Promise<void> {
     if (this.#writer !== null) {
-      if (typeof data === "string") return this.#hold(() => this.send(data), utf8Length(data));
+      if (typeof data === "string") {
+        return this.#hold(() => this.send(data, options), utf8Length(data));
+      }
       if (data instanceof PreparedMessage) {
         return this.#hold(() => this.send(data), data.payload.length);
       }
       // A copy: the caller may reuse its buffer once send() returns, as it may
       // when the bytes are framed at once.
       const copy = viewOf(data).slice();
-      return this.#hold(() => this.send(copy), copy.length);
+      return this.#hold(() => this.send(copy, options), copy.length);
     }
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
-    if (typeof data === "string") protocol.sendText(data);
+    const flags = options?.compress === undefined
+      ? WHOLE
+      : options.compress
+      ? COMPRESS
+      : DO_NOT_COMPRESS;
+    if (typeof data === "string") protocol.sendText(data, flags);
     else if (data instanceof PreparedMessage) protocol.sendPrepared(data);
-    else protocol.sendBinary(viewOf(data));
+    else protocol.sendBinary(viewOf(data), flags);
     return this.#queued();
   }
 
@@ -936,6 +961,8 @@ export class SocketConnection extends BaseConnection {
     if (this.result !== null) return;
     this.#state = ReadyState.CLOSED;
     if (this.#closeTimer !== undefined) this.#limits.clock.clearTimeout(this.#closeTimer);
+    this.#reserved?.compressor.close?.();
+    this.#reserved = null;
     this.#clock?.leave(this);
     this.#clock = null;
     this.#closeTimer = undefined;

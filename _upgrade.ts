@@ -159,6 +159,7 @@ export function upgradeOwn(
     role: "server",
     url: webSocketUrl(request.url),
   });
+  if (accepted.deflate !== null) connection.reserve(accepted.deflate);
   const response = new SwitchingProtocols(accepted.fields);
   pendingUpgrades.set(response, {
     connection,

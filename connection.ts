@@ -124,6 +124,35 @@ export interface ConnectionOptions {
   clock?: Clock;
 }
 
+/**
+ * Options for one message of {@linkcode WebSocketConnection.send}.
+ *
+ * @example Send a token uncompressed, next to compressed chat
+ * ```ts
+ * import { createPair } from "@duplex/websocket/testing";
+ *
+ * const { client, server } = await createPair({
+ *   client: { compression: true },
+ *   server: { compression: true },
+ * });
+ * await server.send('{"type":"token","value":"s3cr3t"}', { compress: false });
+ * await server.send('{"type":"message","text":"hello"}');
+ * await client.expectMessage('{"type":"token","value":"s3cr3t"}');
+ * await client.expectMessage('{"type":"message","text":"hello"}');
+ * await client.close(1000);
+ * ```
+ */
+export interface SendMessageOptions {
+  /**
+   * With permessage-deflate negotiated: `true` to compress the message
+   * whatever the size threshold, `false` to send it as it is (a secret
+   * next to attacker-chosen text should not share a compression window
+   * with it: RFC 7692 §8). Default: by the threshold. Ignored on the
+   * `Deno.serve` adapter, which negotiates no compression.
+   */
+  compress?: boolean;
+}
+
 /** Options for {@linkcode WebSocketConnection.writer}. */
 export interface MessageWriterOptions {
   /** A binary message (chunks are bytes) rather than text (chunks are strings). Default `false`. */
@@ -248,8 +277,11 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
    * under `highWaterMark`, and once the frame is written otherwise; it
    * rejects with a `ClosedError` if the connection is closing or closed.
    * Binary data is not copied when large: leave it alone until then.
+   * @param data The message.
+   * @param options Whether to compress it (not for a prepared message,
+   * which says so itself).
    */
-  send(data: SendData | PreparedMessage): Promise<void>;
+  send(data: SendData | PreparedMessage, options?: SendMessageOptions): Promise<void>;
   /**
    * Sends a message prepared once for many connections (a broadcast): a
    * server writes the frame the message was encoded into once, compressed

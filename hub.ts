@@ -53,6 +53,7 @@ import type {
   ConnectionCloseInfo,
   ConnectionListener,
   SendData,
+  SendMessageOptions,
   WebSocketConnection,
 } from "./connection.ts";
 import { SlowConsumerError } from "./errors.ts";
@@ -131,6 +132,12 @@ export interface BroadcastOptions<T> {
   room?: string;
   /** Leave this connection (or connection id) out, such as the sender. */
   except?: HubConnection<T> | string;
+  /**
+   * `true` to compress for every peer that negotiated permessage-deflate,
+   * `false` never to; default: by each peer's threshold. (A prepared
+   * message says so itself.)
+   */
+  compress?: boolean;
 }
 
 /** The hub's figures, as a plain object for logs and metrics. */
@@ -298,11 +305,12 @@ export class HubConnection<T> {
    * Sends a message, subject to the hub's backpressure policy.
    *
    * @param data Text, binary, or a message prepared once for many sends.
+   * @param options Whether to compress it (see `WebSocketConnection.send`).
    * @returns `true` if queued; `false` if the connection is not open, or the
    * message was dropped or the connection closed for backpressure.
    */
-  send(data: SendData | PreparedMessage): boolean {
-    return this.#hub.sendTo(this, data);
+  send(data: SendData | PreparedMessage, options?: SendMessageOptions): boolean {
+    return this.#hub.sendTo(this, data, options);
   }
 
   /**
@@ -564,9 +572,10 @@ export class Hub<T = Record<string, never>> {
     const except = typeof options.except === "string" ? options.except : options.except?.id;
     // Framed once for every peer, and compressed once for every peer with
     // the same permessage-deflate settings.
-    const message = data instanceof PreparedMessage
-      ? data
-      : new PreparedMessage(typeof data === "string" ? data : viewOf(data));
+    const message = data instanceof PreparedMessage ? data : new PreparedMessage(
+      typeof data === "string" ? data : viewOf(data),
+      options.compress === undefined ? {} : { compress: options.compress },
+    );
     let delivered = 0;
     for (const target of targets) {
       if (target.id === except) continue;
@@ -581,15 +590,20 @@ export class Hub<T = Record<string, never>> {
    *
    * @param target The connection.
    * @param data Text, binary, or a prepared message.
+   * @param options Whether to compress it.
    * @returns Whether the message was queued.
    */
-  sendTo(target: HubConnection<T>, data: SendData | PreparedMessage): boolean {
+  sendTo(
+    target: HubConnection<T>,
+    data: SendData | PreparedMessage,
+    options?: SendMessageOptions,
+  ): boolean {
     const size = typeof data === "string"
       ? utf8Length(data)
       : data instanceof PreparedMessage
       ? data.payload.length
       : viewOf(data).length;
-    return this.#deliver(target, data, size);
+    return this.#deliver(target, data, size, options);
   }
 
   /** The hub's figures, as a plain object. */
@@ -614,13 +628,18 @@ export class Hub<T = Record<string, never>> {
     await Promise.all([...this.#connections.values()].map((member) => member.close(code, reason)));
   }
 
-  #deliver(target: HubConnection<T>, data: SendData | PreparedMessage, size: number): boolean {
+  #deliver(
+    target: HubConnection<T>,
+    data: SendData | PreparedMessage,
+    size: number,
+    options?: SendMessageOptions,
+  ): boolean {
     const connection = target.connection;
     if (connection.readyState !== ReadyState.OPEN) return false;
     const unsent = connection.bufferedAmount + size;
     if (unsent > this.#maxBackpressure && !this.#admit(target, unsent)) return false;
     if (data instanceof PreparedMessage) connection.sendPrepared(data);
-    else connection.send(data);
+    else connection.send(data, options);
     this.#stats.messagesOut++;
     this.#stats.bytesOut += size;
     return true;

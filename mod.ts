@@ -56,6 +56,7 @@ export {
   type MessageWriterOptions,
   type ReceiveOptions,
   type SendData,
+  type SendMessageOptions,
   type WebSocketConnection,
 } from "./connection.ts";
 export { WebSocket, type WebSocketOptions } from "./websocket.ts";

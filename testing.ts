@@ -79,6 +79,7 @@ import type {
   MessageWriterOptions,
   ReceiveOptions,
   SendData,
+  SendMessageOptions,
   WebSocketConnection,
 } from "./connection.ts";
 import type { Message, ReadyState } from "./codec/mod.ts";
@@ -369,8 +370,8 @@ export class TestConnection implements WebSocketConnection {
     return this.connection.writable;
   }
   /** See {@linkcode WebSocketConnection.send}. */
-  send(data: SendData | PreparedMessage): Promise<void> {
-    return this.connection.send(data);
+  send(data: SendData | PreparedMessage, options?: SendMessageOptions): Promise<void> {
+    return this.connection.send(data, options);
   }
   /** See {@linkcode WebSocketConnection.sendPrepared}. */
   sendPrepared(message: PreparedMessage): Promise<void> {

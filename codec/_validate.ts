@@ -139,3 +139,35 @@ export function checkOriginPolicy(allowed: unknown): void {
     );
   }
 }
+
+/**
+ * Checks a whole number from `min` to `max`.
+ *
+ * @throws {TypeError} If it is not a number.
+ * @throws {RangeError} If it is outside the range or not whole.
+ */
+export function wholeBetween(
+  name: string,
+  value: unknown,
+  min: number,
+  max: number,
+  what: string,
+): number {
+  const n = number(name, value, what);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new RangeError(
+      `Cannot ${what}: ${name} must be a whole number from ${min} to ${max}, got ${n}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Checks a boolean if given.
+ *
+ * @throws {TypeError} If it is given and not a boolean.
+ */
+export function optionalBoolean(name: string, value: unknown, what: string): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(`Cannot ${what}: ${name} must be a boolean, got ${show(value)}`);
+}

@@ -3,15 +3,17 @@
  * A message framed once and sent to many connections: what a broadcast
  * needs. Its frame is built on first use and shared; its compressed frame
  * (permessage-deflate) is built once for each distinct compression setting
- * among the connections it goes to, so a broadcast to a thousand peers that
- * negotiated the same window compresses once.
+ * among the connections without context takeover, so a broadcast to a
+ * thousand such peers that negotiated the same window compresses once. A
+ * connection with context takeover gets the message compressed in its own
+ * window: the bytes depend on what it was sent before.
  *
  * This module is browser-compatible.
  *
  * @module
  */
 
-import { DEFAULT_COMPRESSION_THRESHOLD, type MessageCompressor } from "./deflate.ts";
+import { DEFAULT_COMPRESSION_THRESHOLD } from "./deflate.ts";
 import { encodeFrame, Opcode } from "./frame.ts";
 import type { Message, ProtocolCompression } from "./protocol.ts";
 import { encodeUtf8 } from "./utf8.ts";
@@ -58,9 +60,10 @@ export class PreparedMessage {
   /** Whether to compress it: see {@linkcode PrepareOptions.compress}. */
   readonly compress: boolean | undefined;
   #frame: Uint8Array | null = null;
-  // Compressed frames by compressor: connections that share a compressor
-  // (the same window and level) share the bytes.
-  #compressed: Map<MessageCompressor, Uint8Array> | null = null;
+  // Compressed frames by what the compressor's output depends on: the
+  // connections without context takeover that share a window and level
+  // share the bytes.
+  #compressed: Map<object, Uint8Array> | null = null;
 
   /**
    * Prepares a message.
@@ -94,8 +97,19 @@ export class PreparedMessage {
       return this.#frame ??= encodeFrame(this.opcode, this.payload);
     }
     const compressor = compression.compressor;
+    const key = compressor.cacheKey === undefined ? compressor : compressor.cacheKey;
+    if (key === null) {
+      // Context takeover: the bytes depend on this connection's window, and
+      // compressing moves it on. Compressed for this connection alone.
+      const deflated = compressor.compress(this.payload);
+      if (deflated.length < this.payload.length) {
+        return encodeFrame(this.opcode, deflated, { rsv1: true });
+      }
+      compressor.reset?.();
+      return this.#frame ??= encodeFrame(this.opcode, this.payload);
+    }
     const compressed = this.#compressed ??= new Map();
-    let frame = compressed.get(compressor);
+    let frame = compressed.get(key);
     if (frame === undefined) {
       // RFC 7692 §6.1: the compressed payload, RSV1 on the (only) frame;
       // the plain frame if compressing does not shrink it.
@@ -103,7 +117,7 @@ export class PreparedMessage {
       frame = deflated.length < this.payload.length
         ? encodeFrame(this.opcode, deflated, { rsv1: true })
         : this.#frame ??= encodeFrame(this.opcode, this.payload);
-      compressed.set(compressor, frame);
+      compressed.set(key, frame);
     }
     return frame;
   }

@@ -164,6 +164,14 @@ export interface SendOptions {
    * the last one leaves it `true`. Default `true`.
    */
   fin?: boolean;
+  /**
+   * With permessage-deflate negotiated: `true` to compress this message
+   * whatever the threshold, `false` to send it as it is. Default: by the
+   * threshold. A fragmented message is sent as it is. (Sent uncompressed,
+   * a message never enters the compression window, so with context
+   * takeover the peer's window stays the same as this side's.)
+   */
+  compress?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -453,9 +461,9 @@ export class Protocol {
    * alone until written.
    * @throws {ClosedError} If the connection is closing or closed.
    */
-  send(data: Message): void {
-    if (typeof data === "string") this.sendText(data);
-    else this.sendBinary(data);
+  send(data: Message, options: SendOptions = WHOLE): void {
+    if (typeof data === "string") this.sendText(data, options);
+    else this.sendBinary(data, options);
   }
 
   /**
@@ -469,9 +477,11 @@ export class Protocol {
    */
   sendText(text: string, options: SendOptions = WHOLE): void {
     const fin = options.fin ?? true;
+    const compress = options.compress;
     if (
-      this.#compressor !== null && fin && this.#sendingType === 0 &&
-      text.length * 3 >= this.#threshold && utf8Length(text) >= this.#threshold
+      this.#compressor !== null && fin && this.#sendingType === 0 && compress !== false &&
+      (compress === true ||
+        (text.length * 3 >= this.#threshold && utf8Length(text) >= this.#threshold))
     ) {
       this.#sendCompressed(Opcode.Text, encodeUtf8(text));
       return;
@@ -495,9 +505,10 @@ export class Protocol {
    */
   sendBinary(data: Uint8Array, options: SendOptions = WHOLE): void {
     const fin = options.fin ?? true;
+    const compress = options.compress;
     if (
-      this.#compressor !== null && fin && this.#sendingType === 0 &&
-      data.length >= this.#threshold
+      this.#compressor !== null && fin && this.#sendingType === 0 && compress !== false &&
+      (compress === true || data.length >= this.#threshold)
     ) {
       this.#sendCompressed(Opcode.Binary, data);
       return;
@@ -582,7 +593,10 @@ export class Protocol {
       throw new TypeError("Cannot send a prepared message: a fragmented message is in progress");
     }
     if (this.role === "client" || message.payload.length > this.#fragmentSize) {
-      this.send(message.data);
+      this.send(
+        message.data,
+        message.compress === undefined ? WHOLE : { compress: message.compress },
+      );
       return;
     }
     this.sendEncoded(message.frame(this.#compression));
@@ -883,6 +897,8 @@ export class Protocol {
 
   #closed(code: number, reason: string, wasClean: boolean, closedByPeer: boolean): ProtocolEvent {
     this.#state = ReadyState.CLOSED;
+    // Nothing is compressed or inflated from now on: zlib's state goes.
+    this.#compressor?.close?.();
     const info: CloseInfo = { code, reason, wasClean, closedByPeer };
     this.#closeInfo = info;
     return { type: "close", ...info };
@@ -957,12 +973,19 @@ export class Protocol {
   /** A whole message, deflated, RSV1 on its first frame (RFC 7692 §6.1). */
   #sendCompressed(type: Opcode, data: Uint8Array): void {
     const opcode = this.#beginSend(type, true);
-    const compressed = this.#compressor!.compress(data);
+    const compressor = this.#compressor!;
+    const compressed = compressor.compress(data);
     // RFC 7692 §6: compression is per message. One that does not shrink
     // (random or already compressed data grows by a few per cent) goes as
-    // it is, so that it never passes a limit its own size is within.
-    if (compressed.length >= data.length) this.#sendFragmented(opcode, data, true);
-    else this.#sendFragmented(opcode, compressed, true, true);
+    // it is, so that it never passes a limit its own size is within; with
+    // context takeover the compressor then forgets its window, which holds
+    // this message and the peer's does not.
+    if (compressed.length >= data.length) {
+      compressor.reset?.();
+      this.#sendFragmented(opcode, data, true);
+    } else {
+      this.#sendFragmented(opcode, compressed, true, true);
+    }
   }
 
   #sendControl(opcode: Opcode, data: Uint8Array | string): void {

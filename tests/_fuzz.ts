@@ -28,6 +28,7 @@ import {
   type BodyFraming,
   bodyFraming,
   buildUpgradeRequest,
+  type CompressionOptions,
   deflateOffer,
   encodeClosePayload,
   encodeFrame,
@@ -37,6 +38,8 @@ import {
   HandshakeError,
   type HttpHeadLimits,
   HttpHeadReader,
+  type MessageCompressor,
+  parseExtensions,
   parseRequestHead,
   parseResponseHead,
   PerMessageDeflate,
@@ -51,7 +54,7 @@ import {
   type ServerHandshakeOptions,
   validateUpgradeResponse,
 } from "../codec/mod.ts";
-import { zlibCompressor } from "../_deflate.ts";
+import { zlibEngine } from "../_deflate.ts";
 import { concat, random, randomBytes, randomInt } from "./_util.ts";
 
 // Public API ----------------------------------------------------------------
@@ -962,10 +965,36 @@ function closeFrame(next: () => number, o: TrafficOptions): FrameSpec {
   );
 }
 
-let compressor: ReturnType<typeof zlibCompressor> | undefined;
+// Generated traffic: each message compressed on its own (no context
+// takeover), so that a message dropped or mutated leaves the others valid.
+// A receiver with takeover reads them as well: they never refer back.
+let deflater: ReturnType<typeof zlibEngine.deflater> | undefined;
 function deflate(bytes: Uint8Array): Uint8Array {
-  compressor ??= zlibCompressor(15, 1);
-  return compressor.compress(bytes);
+  deflater ??= zlibEngine.deflater({ windowBits: 15, level: 1, memLevel: 8 });
+  try {
+    return deflater.deflate(bytes);
+  } finally {
+    deflater.reset();
+  }
+}
+
+/**
+ * One end's compressor, as PerMessageDeflate makes it for a session: 15-bit
+ * windows both ways (what deflate() compresses with), level 1, context
+ * takeover both ways or neither.
+ */
+function sessionCompressor(takeover: boolean): MessageCompressor {
+  const options: CompressionOptions = {
+    level: 1,
+    serverMaxWindowBits: 15,
+    clientMaxWindowBits: 15,
+  };
+  if (!takeover) {
+    options.serverNoContextTakeover = true;
+    options.clientNoContextTakeover = true;
+  }
+  const offer = parseExtensions("permessage-deflate; client_max_window_bits");
+  return new PerMessageDeflate(zlibEngine, options).acceptOffer(offer)!.compressor;
 }
 
 /**
@@ -1513,6 +1542,8 @@ function runFrameDecoder(config: FrameConfig, pieces: Uint8Array[], useTarget: b
 interface ProtocolConfig {
   role: Role;
   compression: boolean;
+  /** With compression: context takeover both ways (else neither). */
+  takeover: boolean;
   maxMessageSize?: number;
   maxFragments?: number;
   autoPong: boolean;
@@ -1527,6 +1558,7 @@ function protocolCase(next: () => number): Case {
   const config: ProtocolConfig = {
     role: pick(next, ["client", "server"]),
     compression: chance(next, 0.4),
+    takeover: chance(next, 0.5),
     autoPong: chance(next, 0.85),
     holdCloseReply: chance(next, 0.25),
     before: chance(next, 0.7) ? "nothing" : pick(next, ["close", "ping", "fragment"]),
@@ -1601,7 +1633,12 @@ function exchange(
   if (fragmentSize !== undefined) options.fragmentSize = fragmentSize;
   const compress = config.compression && o.maxMessageSize >= 64 && chance(next, 0.8);
   if (compress) {
-    options.compression = { compressor: zlibCompressor(15, 1), threshold: randomInt(next, 0, 200) };
+    // The same takeover as the receiver: with it, each message may refer
+    // back into the ones before.
+    options.compression = {
+      compressor: sessionCompressor(config.takeover),
+      threshold: randomInt(next, 0, 200),
+    };
   }
   // A message that compression would grow goes uncompressed, so any size
   // up to maxMessageSize arrives, compressed or not.
@@ -1781,7 +1818,9 @@ function runProtocol(config: ProtocolConfig, pieces: Uint8Array[], useTarget: bo
   };
   if (config.maxMessageSize !== undefined) options.maxMessageSize = config.maxMessageSize;
   if (config.maxFragments !== undefined) options.maxFragments = config.maxFragments;
-  if (config.compression) options.compression = { compressor: zlibCompressor(15, 1) };
+  if (config.compression) {
+    options.compression = { compressor: sessionCompressor(config.takeover) };
+  }
   const protocol = new Protocol(options);
   const expectedSent: string[] = [];
   switch (config.before) {
@@ -2076,6 +2115,7 @@ function requestMessage(next: () => number): HttpMessage {
           "permessage-deflate",
           "permessage-deflate; client_max_window_bits",
           "permessage-deflate; server_max_window_bits=10, permessage-deflate",
+          "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
           "x-webkit-deflate-frame",
         ]),
       );
@@ -2123,6 +2163,7 @@ function responseMessage(next: () => number, config: HttpConfig): HttpMessage {
         "Sec-WebSocket-Extensions",
         pick(next, [
           "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+          "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
           "permessage-deflate",
         ]),
       );
@@ -2594,7 +2635,7 @@ function upgradeRequest(
   const options: ServerHandshakeOptions = {};
   if (config.protocols) options.protocol = ["chat", "superchat"];
   if (config.origins) options.allowedOrigins = ["https://a.example"];
-  if (config.deflate) options.deflate = deflateExtension ??= new PerMessageDeflate(zlibCompressor);
+  if (config.deflate) options.deflate = deflateExtension ??= new PerMessageDeflate(zlibEngine);
   let accepted;
   try {
     accepted = acceptUpgrade(request, options);
@@ -2611,6 +2652,8 @@ function upgradeRequest(
   extra.push(
     `upgrade:${accepted.protocol}:${accepted.extensions}:${JSON.stringify(accepted.fields)}`,
   );
+  // No connection follows: the session's takeover context goes.
+  accepted.deflate?.compressor.close?.();
 }
 
 /** The client's check of a 101. */

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   acceptKey,
   ClosedError,
+  type CompressionOptions,
   connect,
   ConnectionError,
   encodeFrame,
@@ -425,37 +426,52 @@ Deno.test("close() gives up on a server that never answers, after closeTimeout",
 });
 
 Deno.test("with compression the client offers permessage-deflate and refuses a bad answer to it", async () => {
-  for (
-    const [answer, accepted] of [
-      ["permessage-deflate; server_no_context_takeover; client_no_context_takeover", true],
-      ["permessage-deflate", false], // must answer server_no_context_takeover, which was offered
-      ["permessage-deflate; server_no_context_takeover; client_max_window_bits=9", false],
-      ["permessage-deflate; server_no_context_takeover; mystery", false],
-    ] as const
-  ) {
-    let offered: string | null = null;
-    const server = scriptedServer(async (conn) => {
-      const request = await accept(conn, `Sec-WebSocket-Extensions: ${answer}\r\n`);
-      offered = request.headers.get("sec-websocket-extensions");
-      await readToEnd(conn);
-    });
-    const connecting = connect(server.url, { compression: true });
-    if (accepted) {
-      const client = await connecting;
-      assert.equal(client.extensions, answer);
-      client.terminate();
-    } else {
-      await assert.rejects(
-        connecting,
-        (error) => error instanceof HandshakeError && error.code === "INVALID_EXTENSIONS",
-        answer,
-      );
+  const noTakeover = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+  const cases: [true | CompressionOptions, string, [string, boolean][]][] = [
+    // The default: takeover both ways, and the server may limit the client's window.
+    [true, "permessage-deflate; client_max_window_bits", [
+      ["permessage-deflate; server_max_window_bits=12; client_max_window_bits=12", true],
+      ["permessage-deflate", true],
+      [noTakeover, true],
+      ["permessage-deflate; client_max_window_bits", false], // a response needs the value
+      ["permessage-deflate; server_max_window_bits=16", false],
+      ["permessage-deflate; mystery", false],
+    ]],
+    // Without takeover either way, asked for.
+    [
+      { serverNoContextTakeover: true, clientNoContextTakeover: true, clientMaxWindowBits: false },
+      noTakeover,
+      [
+        [noTakeover, true],
+        ["permessage-deflate", false], // must answer server_no_context_takeover, which was offered
+        ["permessage-deflate; server_no_context_takeover; client_max_window_bits=9", false],
+        ["permessage-deflate; server_no_context_takeover; mystery", false],
+      ],
+    ],
+  ];
+  for (const [compression, offer, answers] of cases) {
+    for (const [answer, accepted] of answers) {
+      let offered: string | null = null;
+      const server = scriptedServer(async (conn) => {
+        const request = await accept(conn, `Sec-WebSocket-Extensions: ${answer}\r\n`);
+        offered = request.headers.get("sec-websocket-extensions");
+        await readToEnd(conn);
+      });
+      const connecting = connect(server.url, { compression });
+      if (accepted) {
+        const client = await connecting;
+        assert.equal(client.extensions, answer);
+        client.terminate();
+      } else {
+        await assert.rejects(
+          connecting,
+          (error) => error instanceof HandshakeError && error.code === "INVALID_EXTENSIONS",
+          answer,
+        );
+      }
+      await server.stop();
+      assert.equal(offered, offer, answer);
     }
-    await server.stop();
-    assert.equal(
-      offered,
-      "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-    );
   }
 });
 

@@ -26,7 +26,7 @@ import {
   type WebSocketConnection,
 } from "../mod.ts";
 import { openRaw } from "../bench/load.ts";
-import { zlibCompressor } from "../_deflate.ts";
+import { zlibEngine } from "../_deflate.ts";
 import { concat } from "./_util.ts";
 
 const HOST = "127.0.0.1";
@@ -1082,57 +1082,101 @@ async function openRawOffering<T>(
   return [conn, member, /sec-websocket-extensions: ([^\r]*)/i.exec(head)?.[1] ?? ""];
 }
 
-Deno.test("broadcast compresses once for the peers that negotiated permessage-deflate", async () => {
+Deno.test("broadcast compresses once for the peers without context takeover, and in each window for the peers with it", async () => {
   const hub = new Hub({ compression: { threshold: 100 }, pingInterval: 0 });
   const { server, port, url } = start(hub);
-  const [a, , aExtensions] = await openRawOffering(hub, port, "permessage-deflate");
-  const [a2] = await openRawOffering(hub, port, "permessage-deflate; client_max_window_bits");
+  const none = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+  const [a, , aExtensions] = await openRawOffering(hub, port, none);
+  const [a2, , a2Extensions] = await openRawOffering(hub, port, `${none}; client_max_window_bits`);
   const [limited, , limitedExtensions] = await openRawOffering(
     hub,
     port,
-    "permessage-deflate; server_max_window_bits=10",
+    "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+  );
+  const [t, , tExtensions] = await openRawOffering(hub, port, "permessage-deflate");
+  const [t2, , t2Extensions] = await openRawOffering(
+    hub,
+    port,
+    "permessage-deflate; client_max_window_bits",
   );
   const [plain, , plainExtensions] = await openRawOffering(hub, port, "");
   const [client] = await connectMember(hub, url, { compression: true });
-  assert.match(aExtensions, /^permessage-deflate; server_no_context_takeover/);
-  assert.match(limitedExtensions, /server_max_window_bits=10$/);
+  assert.equal(aExtensions, `${none}; server_max_window_bits=12`);
+  assert.equal(a2Extensions, `${none}; server_max_window_bits=12; client_max_window_bits=12`);
+  assert.equal(
+    limitedExtensions,
+    "permessage-deflate; server_no_context_takeover; server_max_window_bits=10",
+  );
+  assert.equal(tExtensions, "permessage-deflate; server_max_window_bits=12");
+  assert.equal(
+    t2Extensions,
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+  );
   assert.equal(plainExtensions, "");
-  assert.match(client.extensions, /^permessage-deflate/);
+  assert.equal(
+    client.extensions,
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+  );
 
   const big = "the same words again and again; ".repeat(300);
-  assert.equal(hub.broadcast(big), 5);
-  assert.equal(hub.broadcast("tiny"), 5);
-  const inflate = zlibCompressor(15, 1);
-  const two = (frames: Frame[]) => frames.length >= 2;
-  const read = (conn: Deno.Conn) => readFrames(conn, two, 2_000, true);
-  const [fromA, fromA2, fromLimited, fromPlain] = await Promise.all([
-    read(a),
-    read(a2),
-    read(limited),
-    read(plain),
-  ]);
-  for (
-    const [name, { frames }] of [["a", fromA], ["a2", fromA2], ["limited", fromLimited]] as const
-  ) {
-    assert.equal(frames[0]!.rsv1, true, name);
-    assert.ok(
-      frames[0]!.payload.length < big.length / 4,
-      `${name}: ${frames[0]!.payload.length} bytes`,
-    );
-    assert.equal(
-      new TextDecoder().decode(inflate.decompress(frames[0]!.payload, 1 << 20)),
-      big,
-      name,
-    );
+  assert.equal(hub.broadcast(big), 7);
+  assert.equal(hub.broadcast("tiny"), 7);
+  assert.equal(hub.broadcast(big), 7);
+  assert.equal(hub.broadcast(big, { compress: false }), 7);
+  const four = (frames: Frame[]) => frames.length >= 4;
+  const read = (conn: Deno.Conn) => readFrames(conn, four, 2_000, true);
+  const [fromA, fromA2, fromLimited, fromT, fromT2, fromPlain] = await Promise.all(
+    [a, a2, limited, t, t2, plain].map(read),
+  );
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const peers = [
+    ["a", fromA!, false],
+    ["a2", fromA2!, false],
+    ["limited", fromLimited!, false],
+    ["t", fromT!, true],
+    ["t2", fromT2!, true],
+  ] as const;
+  for (const [name, { frames }, takeover] of peers) {
+    // One inflater per connection, as its peer would have: with takeover,
+    // the third message refers back into the first.
+    const inflater = zlibEngine.inflater(15);
+    for (const index of [0, 2]) {
+      assert.equal(frames[index]!.rsv1, true, `${name} ${index}`);
+      assert.ok(
+        frames[index]!.payload.length < big.length / 4,
+        `${name} ${index}: ${frames[index]!.payload.length} bytes`,
+      );
+    }
+    assert.equal(text(inflater.inflate(frames[0]!.payload, 1 << 20)), big, name);
     // Under the threshold: sent as it is.
     assert.equal(frames[1]!.rsv1, false, name);
-    assert.equal(new TextDecoder().decode(frames[1]!.payload), "tiny", name);
+    assert.equal(text(frames[1]!.payload), "tiny", name);
+    assert.equal(text(inflater.inflate(frames[2]!.payload, 1 << 20)), big, name);
+    inflater.close();
+    if (takeover) {
+      // Compressed in this connection's window, which held the first.
+      assert.ok(
+        frames[2]!.payload.length < frames[0]!.payload.length,
+        `${name}: ${frames[2]!.payload.length} < ${frames[0]!.payload.length}`,
+      );
+      const fresh = zlibEngine.inflater(15);
+      assert.throws(() => fresh.inflate(frames[2]!.payload, 1 << 20), name);
+      fresh.close();
+    } else {
+      // Every message compressed on its own: the same bytes each time.
+      assert.deepEqual(frames[2]!.payload, frames[0]!.payload, name);
+    }
+    // compress: false sends it as it is.
+    assert.equal(frames[3]!.rsv1, false, name);
+    assert.equal(text(frames[3]!.payload), big, name);
   }
-  // Peers with the same agreement get the same bytes, compressed once.
-  assert.deepEqual(fromA.frames[0]!.payload, fromA2.frames[0]!.payload);
-  assert.equal(fromPlain.frames[0]!.rsv1, false);
-  assert.equal(new TextDecoder().decode(fromPlain.frames[0]!.payload), big);
-  assert.equal(await client.receive(), big);
-  assert.equal(await client.receive(), "tiny");
-  await finish(hub, server, [client], [a, a2, limited, plain]);
+  // Peers with the same agreement without takeover get the same bytes, compressed once.
+  assert.deepEqual(fromA!.frames[0]!.payload, fromA2!.frames[0]!.payload);
+  assert.deepEqual(fromA!.frames[2]!.payload, fromA2!.frames[2]!.payload);
+  for (const index of [0, 2, 3]) {
+    assert.equal(fromPlain!.frames[index]!.rsv1, false);
+    assert.equal(text(fromPlain!.frames[index]!.payload), big);
+  }
+  for (const message of [big, "tiny", big, big]) assert.equal(await client.receive(), message);
+  await finish(hub, server, [client], [a, a2, limited, t, t2, plain]);
 });

@@ -18,6 +18,7 @@ import {
   type CompressionOptions,
   connect,
   type ConnectOptions,
+  type DeflateEngine,
   FrameDecoder,
   type FrameDecoderOptions,
   FrameEncoder,
@@ -164,7 +165,6 @@ function limitMaybeZero(path: string): BadCase[] {
 
 const KEEPALIVE_PARENT: Options = { keepalive: { pingInterval: 60_000 } };
 
-/** `compression`: a boolean or an object; threshold ≥ 0; level 1 to 9 (CompressionOptions). */
 /** `clock`: an object with now(), setTimeout() and clearTimeout(). */
 const CLOCK_CASES: BadCase[] = bad("clock", [
   {},
@@ -175,11 +175,33 @@ const CLOCK_CASES: BadCase[] = bad("clock", [
   { now: 0, setTimeout: () => 1, clearTimeout: () => {} },
 ], TypeError);
 
+/**
+ * `CompressionOptions`, under `prefix` (`"compression."` in connection
+ * options): threshold ≥ 0; level and memLevel 1 to 9; the windows 8 to 15
+ * (clientMaxWindowBits may also be a boolean); the takeover switches
+ * booleans; maxTakeoverContexts ≥ 0.
+ */
+function compressionCases(prefix: string): BadCase[] {
+  return [
+    ...nonNegativeWhole(`${prefix}threshold`),
+    ...bad(`${prefix}level`, [0, -1, 10, 42, 1.5, NaN], RangeError),
+    ...bad(`${prefix}level`, [NOT_A_NUMBER], TypeError),
+    ...bad(`${prefix}memLevel`, [0, 10, 1.5], RangeError),
+    ...bad(`${prefix}memLevel`, ["5"], TypeError),
+    ...bad(`${prefix}serverMaxWindowBits`, [7, 16], RangeError),
+    ...bad(`${prefix}serverMaxWindowBits`, ["12"], TypeError),
+    ...bad(`${prefix}clientMaxWindowBits`, [7, 16], RangeError),
+    ...bad(`${prefix}clientMaxWindowBits`, ["x"], TypeError),
+    ...bad(`${prefix}serverNoContextTakeover`, ["yes"], TypeError),
+    ...bad(`${prefix}clientNoContextTakeover`, [1], TypeError),
+    ...bad(`${prefix}maxTakeoverContexts`, [-1, 1.5], RangeError),
+  ];
+}
+
+/** `compression`: a boolean or a `CompressionOptions`. */
 const COMPRESSION_CASES: BadCase[] = [
   ...bad("compression", ["yes", 1], TypeError),
-  ...nonNegativeWhole("compression.threshold"),
-  ...bad("compression.level", [0, -1, 10, 42, 1.5, NaN], RangeError),
-  ...bad("compression.level", [NOT_A_NUMBER], TypeError),
+  ...compressionCases("compression."),
 ];
 
 /** `ConnectionOptions` except `keepalive`: what the hub passes on to every upgrade. */
@@ -250,11 +272,18 @@ const HUB_CASES: BadCase[] = [
 
 const ROLE_CASES: BadCase[] = bad("role", ["bogus", "Client", undefined, 1], TypeError);
 
-// A compressor that is never called: the cases only construct.
+// A compressor and an engine that are never called: the cases only construct.
 const NO_COMPRESSOR: MessageCompressor = {
   compress: (data) => data,
   decompress: (data) => data,
 };
+const NO_STREAM = {
+  deflate: (data: Uint8Array) => data,
+  inflate: (data: Uint8Array) => data,
+  reset() {},
+  close() {},
+};
+const NO_ENGINE: DeflateEngine = { deflater: () => NO_STREAM, inflater: () => NO_STREAM };
 
 const PROTOCOL_CASES: BadCase[] = [
   ...ROLE_CASES,
@@ -303,11 +332,7 @@ const KEEPALIVE_CASES: BadCase[] = [
   })),
 ];
 
-const DEFLATE_CASES: BadCase[] = [
-  ...nonNegativeWhole("threshold"),
-  ...bad("level", [0, -1, 10, 42, 1.5, NaN], RangeError),
-  ...bad("level", [NOT_A_NUMBER], TypeError),
-];
+const DEFLATE_CASES: BadCase[] = compressionCases("");
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -531,11 +556,24 @@ const GOOD_CONNECT_OPTIONS: WebSocketOptions[] = [
   { keepalive: { pingInterval: 1 } },
   { compression: { threshold: 0, level: 9 } },
   { compression: { level: 1 } },
+  { compression: { memLevel: 1, serverMaxWindowBits: 8, clientMaxWindowBits: 15 } },
+  {
+    compression: {
+      memLevel: 9,
+      serverMaxWindowBits: 15,
+      clientMaxWindowBits: 8,
+      serverNoContextTakeover: true,
+      clientNoContextTakeover: false,
+      maxTakeoverContexts: 0,
+    },
+  },
+  { compression: { clientMaxWindowBits: false, maxTakeoverContexts: Infinity } },
+  { compression: { clientMaxWindowBits: true, clientNoContextTakeover: true } },
   { compression: true },
   { compression: false },
 ];
 
-Deno.test("connect and the WebSocket constructor accept good values: 0 where documented, the bounds of level", async (t) => {
+Deno.test("connect and the WebSocket constructor accept good values: 0 where documented, the bounds of level, memLevel and the windows", async (t) => {
   const server = serve({ hostname: HOST, port: 0, onListen() {} }, (request) => {
     const { response, connection } = upgradeWebSocket(request);
     connection.listen({});
@@ -595,6 +633,8 @@ Deno.test("upgradeWebSocket accepts good values on both servers: idleTimeout 0, 
     { idleTimeout: 0, highWaterMark: 0, maxMessageSize: 1, closeTimeout: 1_000 },
     { idleTimeout: 60, maxFragments: 1, fragmentSize: 1 },
     { compression: { threshold: 0, level: 9 }, receiveHighWaterMark: 1 },
+    { compression: { memLevel: 1, serverMaxWindowBits: 8, clientMaxWindowBits: 8 } },
+    { compression: { serverNoContextTakeover: true, maxTakeoverContexts: 0 } },
     { keepalive: { pingInterval: 60_000 } },
   ];
   for (const options of good) {
@@ -736,6 +776,7 @@ Deno.test("new Hub accepts good values: pingInterval 0 (no keepalive), both poli
     { maxConnections: 1, maxBackpressure: 1, backpressure: "drop" },
     { maxConnections: Infinity, backpressure: "close" },
     { maxMessageSize: 1, highWaterMark: 0, compression: { threshold: 0, level: 9 } },
+    { compression: { memLevel: 9, serverMaxWindowBits: 15, clientMaxWindowBits: true } },
   ];
   for (const options of good) {
     await t.step(show(options), () => {
@@ -856,16 +897,27 @@ Deno.test("new Keepalive refuses intervals that are not positive whole numbers, 
   });
 });
 
-Deno.test("new PerMessageDeflate refuses a bad threshold or a level outside 1 to 9, naming it", async (t) => {
-  const engine = () => NO_COMPRESSOR;
+Deno.test("new PerMessageDeflate refuses a bad threshold, level, memLevel, window or takeover option, naming it", async (t) => {
   await eachCase(t, DEFLATE_CASES, (c) => {
     assert.throws(
-      () => new PerMessageDeflate(engine, c.options as CompressionOptions),
+      () => new PerMessageDeflate(NO_ENGINE, c.options as CompressionOptions),
       refusal(c.error, c.name),
     );
   });
-  await t.step("accepts good values: threshold 0, levels 1 and 9", () => {
-    new PerMessageDeflate(engine, { threshold: 0, level: 1 });
-    new PerMessageDeflate(engine, { threshold: 2 ** 20, level: 9 });
-  });
+  await t.step(
+    "accepts good values: threshold 0, the bounds of level, memLevel and the windows",
+    () => {
+      new PerMessageDeflate(NO_ENGINE, { threshold: 0, level: 1, memLevel: 1 });
+      new PerMessageDeflate(NO_ENGINE, { threshold: 2 ** 20, level: 9, memLevel: 9 });
+      new PerMessageDeflate(NO_ENGINE, { serverMaxWindowBits: 8, clientMaxWindowBits: 15 });
+      new PerMessageDeflate(NO_ENGINE, { serverMaxWindowBits: 15, clientMaxWindowBits: 8 });
+      new PerMessageDeflate(NO_ENGINE, { clientMaxWindowBits: true, maxTakeoverContexts: 0 });
+      new PerMessageDeflate(NO_ENGINE, {
+        clientMaxWindowBits: false,
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: false,
+        maxTakeoverContexts: Infinity,
+      });
+    },
+  );
 });

@@ -427,14 +427,33 @@ Deno.test("acceptUpgrade reports a broken request before a forbidden origin", ()
 
 // acceptUpgrade: permessage-deflate
 
-Deno.test("acceptUpgrade agrees to a browser's permessage-deflate offer, without context takeover", () => {
+Deno.test("acceptUpgrade agrees to a browser's permessage-deflate offer, with context takeover and 12-bit windows both ways", () => {
   const accepted = acceptUpgrade(
     upgradeRequest({ "sec-websocket-extensions": "permessage-deflate; client_max_window_bits" }),
     { deflate: deflateFor(true) },
   );
   assert.ok(accepted.deflate !== null);
-  assert.equal(accepted.deflate.windowBits, 15);
-  const expected = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+  assert.equal(accepted.deflate.windowBits, 12);
+  assert.equal(accepted.deflate.peerWindowBits, 12);
+  assert.equal(accepted.deflate.takeover, true);
+  assert.equal(accepted.deflate.peerTakeover, true);
+  const expected = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12";
+  assert.equal(accepted.extensions, expected);
+  assert.equal(field(accepted.fields, "sec-websocket-extensions"), expected);
+  accepted.deflate.compressor.close?.();
+});
+
+Deno.test("acceptUpgrade configured without context takeover states it for both sides", () => {
+  const accepted = acceptUpgrade(
+    upgradeRequest({ "sec-websocket-extensions": "permessage-deflate; client_max_window_bits" }),
+    { deflate: deflateFor({ serverNoContextTakeover: true, clientNoContextTakeover: true }) },
+  );
+  assert.ok(accepted.deflate !== null);
+  assert.equal(accepted.deflate.takeover, false);
+  assert.equal(accepted.deflate.peerTakeover, false);
+  assert.equal(accepted.deflate.threshold, 1024);
+  const expected = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; " +
+    "server_max_window_bits=12; client_max_window_bits=12";
   assert.equal(accepted.extensions, expected);
   assert.equal(field(accepted.fields, "sec-websocket-extensions"), expected);
 });
@@ -445,10 +464,10 @@ Deno.test("acceptUpgrade honours server_max_window_bits from the offer and state
     { deflate: deflateFor(true) },
   );
   assert.equal(accepted.deflate?.windowBits, 10);
-  assert.equal(
-    accepted.extensions,
-    "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10",
-  );
+  // Without client_max_window_bits in the offer, the client's window stays its own.
+  assert.equal(accepted.deflate.peerWindowBits, 15);
+  assert.equal(accepted.extensions, "permessage-deflate; server_max_window_bits=10");
+  accepted.deflate.compressor.close?.();
 });
 
 Deno.test("acceptUpgrade goes without compression when the client offers none", () => {
@@ -462,7 +481,8 @@ Deno.test("acceptUpgrade declines an offer it cannot honour or does not know", (
   for (
     const offer of [
       "x-webkit-deflate-frame",
-      "permessage-deflate; server_max_window_bits=8",
+      "permessage-deflate; server_max_window_bits=7",
+      "permessage-deflate; client_max_window_bits=16",
       "permessage-deflate; unknown_param",
     ]
   ) {

@@ -141,7 +141,8 @@ browserTest(
         return { extensions, sameText, sameBytes, empty };
       }, `ws://127.0.0.1:${server.addr.port}/`);
       assert.deepEqual(result, {
-        extensions: "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        // Chromium offers client_max_window_bits: Duplex takes over both ways with 4 KiB windows.
+        extensions: "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
         sameText: true,
         sameBytes: true,
         empty: "",
@@ -150,6 +151,75 @@ browserTest(
     } finally {
       await page.close();
       await server.shutdown();
+    }
+  },
+);
+
+browserTest(
+  "Chromium with context takeover at windows of 8, 12 and 15 bits: 2,000 chat messages each way, byte for byte",
+  async (browser) => {
+    for (const bits of [8, 12, 15]) {
+      let received = 0;
+      const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+        if (request.headers.get("upgrade") === null) {
+          return new Response("<!doctype html><title>test</title>", {
+            headers: { "content-type": "text/html" },
+          });
+        }
+        const { connection, response } = upgradeWebSocket(request, {
+          compression: { threshold: 0, serverMaxWindowBits: bits, clientMaxWindowBits: bits },
+        });
+        connection.listen({
+          message: (message) => {
+            received++;
+            connection.send(message);
+          },
+        });
+        return response;
+      });
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+        const result = await page.evaluate(async (url) => {
+          const socket = await new Promise<WebSocket>((resolve, reject) => {
+            const socket = new WebSocket(url);
+            socket.onopen = () => resolve(socket);
+            socket.onerror = () => reject(new Error("could not connect"));
+          });
+          const chat = (i: number) =>
+            JSON.stringify({
+              type: "message",
+              room: "lobby",
+              nick: ["alice", "bob", "carol"][i % 3],
+              text: `message ${i}: ${"so it goes ".repeat(i % 9)}`,
+              at: 1_700_000_000_000 + i * 137,
+            });
+          const echoes: string[] = [];
+          const all = new Promise<void>((resolve) => {
+            socket.onmessage = (event) => {
+              echoes.push(event.data);
+              if (echoes.length === 2_000) resolve();
+            };
+          });
+          for (let i = 0; i < 2_000; i++) socket.send(chat(i));
+          await all;
+          let same = 0;
+          for (let i = 0; i < 2_000; i++) if (echoes[i] === chat(i)) same++;
+          const extensions = socket.extensions;
+          socket.close(1000);
+          return { extensions, same };
+        }, `ws://127.0.0.1:${server.addr.port}/`);
+        assert.deepEqual(result, {
+          extensions: bits === 15
+            ? "permessage-deflate"
+            : `permessage-deflate; server_max_window_bits=${bits}; client_max_window_bits=${bits}`,
+          same: 2_000,
+        });
+        assert.equal(received, 2_000);
+      } finally {
+        await page.close();
+        await server.shutdown();
+      }
     }
   },
 );

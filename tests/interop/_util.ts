@@ -72,3 +72,53 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Message `i` of a deterministic mix: mostly small chat-like JSON text,
+ * some binary (repetitive or random), now and then an empty message or
+ * one of up to 64 KiB.
+ */
+export function mixedMessage(i: number): string | Uint8Array {
+  const kind = (i * 2654435761 >>> 0) % 100;
+  if (kind < 55) {
+    return JSON.stringify({
+      type: "message",
+      room: ["lobby", "deno", "rust"][i % 3],
+      nick: ["alice", "bob", "carol", "dave"][i % 4],
+      text: `message ${i}: ${"so it goes ".repeat(i % 7)}`,
+      at: 1_700_000_000_000 + i * 137,
+    });
+  }
+  if (kind < 65) return textOf(((i * 7919) % 2000) + 1);
+  if (kind < 80) return new Uint8Array((i * 31) % 3000).map((_, j) => (j % 17) * (i % 5));
+  if (kind < 92) return binaryOf((i * 97) % 1500, i);
+  if (kind < 95) return i % 2 === 0 ? "" : new Uint8Array(0);
+  return kind < 98 ? textOf(16_000 + (i % 40_000)) : binaryOf(64 * 1024, i);
+}
+
+/** Whether a received message is `expected`, type included. */
+export function sameMessage(received: unknown, expected: string | Uint8Array): boolean {
+  if (typeof expected === "string") return received === expected;
+  return received instanceof Uint8Array && sameBytes(received, expected);
+}
+
+/**
+ * Sends `count` messages of {@linkcode mixedMessage} through an echoing
+ * peer, `window` in flight, and checks every echo byte for byte, in order.
+ */
+export async function assertMixedEchoes(
+  client: WebSocketConnection,
+  count: number,
+  window = 16,
+): Promise<void> {
+  let sent = 0;
+  for (; sent < Math.min(window, count); sent++) client.send(mixedMessage(sent));
+  for (let received = 0; received < count; received++) {
+    const message = await client.receive({ timeout: 10_000 });
+    assert.ok(
+      sameMessage(message, mixedMessage(received)),
+      `message ${received} came back changed`,
+    );
+    if (sent < count) client.send(mixedMessage(sent++));
+  }
+}

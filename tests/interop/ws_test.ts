@@ -14,7 +14,16 @@ import {
   type UpgradeOptions,
   upgradeWebSocket,
 } from "../../mod.ts";
-import { assertEchoes, binaryOf, sameBytes, SIZES, textOf } from "./_util.ts";
+import {
+  assertEchoes,
+  assertMixedEchoes,
+  binaryOf,
+  mixedMessage,
+  sameBytes,
+  sameMessage,
+  SIZES,
+  textOf,
+} from "./_util.ts";
 
 // The part of ws's API these tests use (ws ships no types, and @types/ws
 // would bring Node's global types into every test).
@@ -368,27 +377,152 @@ const DEFLATE_SIZES = [0, 1, 1023, 1024, 64 * 1024, 1024 * 1024];
 Deno.test("Duplex client and a ws server agree on permessage-deflate and echo compressed messages", async () => {
   const server = await wsServer({ perMessageDeflate: { threshold: 0 } });
   const client = await connect(server.url, { compression: { threshold: 0 } });
-  assert.match(client.extensions, /^permessage-deflate; server_no_context_takeover/);
+  // ws takes Duplex's offer as it is: takeover both ways, and chooses no client window.
+  assert.equal(client.extensions, "permessage-deflate");
   await assertEchoes(client, DEFLATE_SIZES);
-  assert.match(server.seen.extensions ?? "", /permessage-deflate/);
+  assert.equal(server.seen.extensions, "permessage-deflate");
   await client.close(1000);
   await server.closed;
   await server.stop();
 });
 
-Deno.test("a ws client's default permessage-deflate offer is accepted by Duplex's server", async () => {
+Deno.test("a ws client's default permessage-deflate offer is accepted by Duplex's server, with takeover", async () => {
   const { server, url } = duplexServer({ compression: { threshold: 0 } });
   const client = wsOpen(url, undefined, { perMessageDeflate: { threshold: 0 } });
   await client.opened;
-  assert.equal(client.ws.extensions, "permessage-deflate");
-  assert.equal(
-    (await client.upgrade).headers["sec-websocket-extensions"],
-    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-  );
+  const agreed = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12";
+  assert.equal((await client.upgrade).headers["sec-websocket-extensions"], agreed);
+  assert.equal(client.ws.extensions, "permessage-deflate"); // ws states the names only
   await wsEchoes(client, DEFLATE_SIZES);
   client.ws.close(1000);
   await client.closed;
   await server.shutdown();
+});
+
+/** Sends `count` mixed messages from a ws client, `window` in flight, and checks the echoes. */
+async function wsMixedEchoes(
+  client: ReturnType<typeof wsOpen>,
+  count: number,
+  window = 16,
+): Promise<void> {
+  const send = (i: number) => {
+    const message = mixedMessage(i);
+    client.ws.send(message, { binary: typeof message !== "string" });
+  };
+  let sent = 0;
+  for (; sent < Math.min(window, count); sent++) send(sent);
+  for (let received = 0; received < count; received++) {
+    const echoed = await client.receive();
+    const expected = mixedMessage(received);
+    const message = echoed.isBinary ? new Uint8Array(echoed.data) : echoed.data.toString();
+    assert.ok(sameMessage(message, expected), `message ${received} came back changed`);
+    if (sent < count) send(sent++);
+  }
+}
+
+// ws's permessage-deflate settings, each against Duplex as client and as
+// server: what was agreed, as both sides state it, and a run of mixed
+// messages echoed byte for byte (with takeover, one message inflated in
+// the wrong window corrupts every later one).
+const WS_SETTINGS: [string, Record<string, unknown>, string, string, number][] = [
+  // [name, ws options, agreed with a Duplex client, agreed with a Duplex server, messages]
+  [
+    "defaults (takeover both ways)",
+    {},
+    "permessage-deflate",
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+    10_000,
+  ],
+  [
+    "serverNoContextTakeover",
+    { serverNoContextTakeover: true },
+    "permessage-deflate; server_no_context_takeover",
+    "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12",
+    2_000,
+  ],
+  [
+    "clientNoContextTakeover",
+    { clientNoContextTakeover: true },
+    "permessage-deflate; client_no_context_takeover",
+    "permessage-deflate; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12",
+    2_000,
+  ],
+  [
+    "serverMaxWindowBits 10",
+    { serverMaxWindowBits: 10 },
+    "permessage-deflate; server_max_window_bits=10",
+    "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12",
+    2_000,
+  ],
+  [
+    "clientMaxWindowBits 9",
+    { clientMaxWindowBits: 9 },
+    "permessage-deflate; client_max_window_bits=9",
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits=9",
+    2_000,
+  ],
+];
+
+for (const [name, options, withClient, withServer, count] of WS_SETTINGS) {
+  Deno.test(`permessage-deflate with a ws server, ws ${name}: ${count} mixed messages echo byte for byte`, async () => {
+    const server = await wsServer({ perMessageDeflate: { threshold: 0, ...options } });
+    const client = await connect(server.url, { compression: { threshold: 0 } });
+    // As ws answered it; ws itself states the names only.
+    assert.equal(client.extensions, withClient);
+    assert.equal(server.seen.extensions, "permessage-deflate");
+    await assertMixedEchoes(client, count);
+    await client.close(1000);
+    await server.closed;
+    await server.stop();
+  });
+
+  Deno.test(`permessage-deflate with a ws client, ws ${name}: ${count} mixed messages echo byte for byte`, async () => {
+    const { server, url } = duplexServer({ compression: { threshold: 0 } });
+    const client = wsOpen(url, undefined, { perMessageDeflate: { threshold: 0, ...options } });
+    await client.opened;
+    assert.equal((await client.upgrade).headers["sec-websocket-extensions"], withServer);
+    await wsMixedEchoes(client, count);
+    client.ws.close(1000);
+    await client.closed;
+    await server.shutdown();
+  });
+}
+
+Deno.test("every window size from 8 to 15, both ways, against ws: 300 mixed messages each", async () => {
+  for (let bits = 8; bits <= 15; bits++) {
+    // ws as the server, told to use these windows; Duplex's client offers the same.
+    const server = await wsServer({
+      perMessageDeflate: { threshold: 0, serverMaxWindowBits: bits, clientMaxWindowBits: bits },
+    });
+    const client = await connect(server.url, {
+      compression: { threshold: 0, serverMaxWindowBits: bits, clientMaxWindowBits: bits },
+    });
+    assert.equal(
+      client.extensions,
+      `permessage-deflate; server_max_window_bits=${bits}; client_max_window_bits=${bits}`,
+    );
+    await assertMixedEchoes(client, 300);
+    await client.close(1000);
+    await server.closed;
+    await server.stop();
+    // ws as the client, Duplex's server limiting both windows.
+    const duplex = duplexServer({
+      compression: { threshold: 0, serverMaxWindowBits: bits, clientMaxWindowBits: bits },
+    });
+    const wsClient = wsOpen(duplex.url, undefined, { perMessageDeflate: { threshold: 0 } });
+    await wsClient.opened;
+    assert.equal(
+      (await wsClient.upgrade).headers["sec-websocket-extensions"],
+      // 15 is what either side assumes: not stated.
+      bits === 15
+        ? "permessage-deflate"
+        : `permessage-deflate; server_max_window_bits=${bits}; client_max_window_bits=${bits}`,
+    );
+    await wsMixedEchoes(wsClient, 300);
+    wsClient.ws.close(1000);
+    await wsClient.closed;
+    await duplex.server.shutdown();
+  }
 });
 
 Deno.test("Duplex's server answers a ws client without permessage-deflate when compression is off", async () => {
