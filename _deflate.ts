@@ -4,11 +4,19 @@
 // Context takeover needs a DEFLATE stream that lives across messages and is
 // flushed, synchronously, at the end of each. node:zlib's synchronous
 // functions are one-shot (they end the stream), and its streams are
-// asynchronous; so each RawDeflater and RawInflater here owns a zlib stream
-// object only for its native handle, which it drives with writeSync() and a
-// sync flush, as node:zlib's own synchronous path does inside. The output
-// goes through one scratch buffer shared by every stream (calls never
-// interleave), so a stream holds zlib's own state and nothing else.
+// asynchronous; so each zlib RawDeflater and RawInflater here owns a zlib
+// stream object only for its native handle, which it drives with
+// writeSync() and a sync flush, as node:zlib's own synchronous path does
+// inside. The output goes through one scratch buffer shared by every
+// stream (calls never interleave).
+//
+// A connection's own compressor (context takeover) is the codec's Deflater
+// instead: Deno's zlib takes about 150 KiB per deflate stream whatever the
+// window and memLevel (bench/RESULTS.md, "permessage-deflate"), the
+// Deflater 24 KiB at the defaults. The shared compressors of the sides
+// without takeover, one per window for every connection, stay on zlib,
+// which is faster (on 64 KiB messages, three times). Inflating is zlib's:
+// 14 KiB per stream at 12 bits.
 //
 // zlib cannot make raw DEFLATE with a 256-byte window: node:zlib turns a
 // request for 8 bits into 9. That stays within what a peer that allowed 8
@@ -17,6 +25,7 @@
 // reads the distances back for every window size). Internal.
 
 import zlib from "node:zlib";
+import { Deflater } from "./codec/deflater.ts";
 import {
   type CompressionOptions,
   type DeflateEngine,
@@ -211,7 +220,8 @@ class ZlibInflater implements RawInflater {
 
 /** The node:zlib engine for {@linkcode PerMessageDeflate}. */
 export const zlibEngine: DeflateEngine = {
-  deflater: (options) => new ZlibDeflater(options),
+  deflater: (options) =>
+    options.contextTakeover === true ? new Deflater(options) : new ZlibDeflater(options),
   inflater: (windowBits) => new ZlibInflater(windowBits),
 };
 

@@ -40,6 +40,14 @@ export interface DeflaterOptions {
   level: number;
   /** zlib's memLevel, 1–9: the size of its match-finding tables. */
   memLevel: number;
+  /**
+   * `true` for a connection's own compressor, which keeps its window from
+   * message to message (context takeover) and lives as long as the
+   * connection; `false` for one shared by many connections, reset after
+   * each message. An engine may choose its implementation by it: memory
+   * counts for the first kind, speed for the second.
+   */
+  contextTakeover?: boolean | undefined;
 }
 
 /**
@@ -682,14 +690,19 @@ class Pool {
 
   constructor(readonly engine: DeflateEngine, readonly level: number, readonly memLevel: number) {}
 
-  deflater(windowBits: number): RawDeflater {
-    return this.engine.deflater({ windowBits, level: this.level, memLevel: this.memLevel });
+  deflater(windowBits: number, contextTakeover: boolean): RawDeflater {
+    return this.engine.deflater({
+      windowBits,
+      level: this.level,
+      memLevel: this.memLevel,
+      contextTakeover,
+    });
   }
 
   sharedDeflater(windowBits: number): RawDeflater {
     let deflater = this.#deflaters.get(windowBits);
     if (deflater === undefined) {
-      this.#deflaters.set(windowBits, deflater = this.deflater(windowBits));
+      this.#deflaters.set(windowBits, deflater = this.deflater(windowBits, false));
     }
     return deflater;
   }
@@ -738,7 +751,7 @@ class SessionCompressor implements MessageCompressor {
   compress(data: Uint8Array): Uint8Array {
     if (this.#closed) throw new Error("Cannot compress: the connection has ended");
     if (this.takeover) {
-      return (this.#deflater ??= this.pool.deflater(this.windowBits)).deflate(data);
+      return (this.#deflater ??= this.pool.deflater(this.windowBits, true)).deflate(data);
     }
     const shared = this.pool.sharedDeflater(this.windowBits);
     try {

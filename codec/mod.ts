@@ -111,6 +111,7 @@ export {
   type RawDeflater,
   type RawInflater,
 } from "./deflate.ts";
+export { Deflater } from "./deflater.ts";
 export {
   type AcceptedUpgrade,
   acceptKey,

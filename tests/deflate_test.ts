@@ -8,6 +8,7 @@ import {
   type CompressionOptions,
   type DeflateEngine,
   deflateOffer,
+  Deflater,
   type DeflateSession,
   encodeFrame,
   type Extension,
@@ -463,8 +464,16 @@ Deno.test("the deflater never refers further back than its window, at every size
     return bytes;
   };
   const sizes = [100, 200, 240, 250, 256, 300, 500, 1000, 2000, 4000, 8000, 16000, 30000];
-  for (let bits = 8; bits <= 15; bits++) {
-    const deflater = zlibEngine.deflater({ windowBits: bits, level: 9, memLevel: 8 });
+  // zlib (the shared compressors) and the codec's Deflater (a connection's own).
+  for (let run = 0; run < 16; run++) {
+    const bits = 8 + (run % 8);
+    const contextTakeover = run >= 8;
+    const deflater = zlibEngine.deflater({
+      windowBits: bits,
+      level: 9,
+      memLevel: 8,
+      contextTakeover,
+    });
     const parts: Uint8Array[] = [];
     let total = 0;
     for (const size of sizes) {
@@ -478,10 +487,11 @@ Deno.test("the deflater never refers further back than its window, at every size
     const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
     parts.reduce((at, part) => (joined.set(part, at), at + part.length), 0);
     const { output, maxDistance } = inspectDeflate(joined);
-    assert.equal(output.length, total, `${bits} bits: the stream decodes whole`);
-    assert.ok(maxDistance <= 2 ** bits, `${bits} bits: a match ${maxDistance} bytes back`);
+    const what = `${contextTakeover ? "Deflater" : "zlib"}, ${bits} bits`;
+    assert.equal(output.length, total, `${what}: the stream decodes whole`);
+    assert.ok(maxDistance <= 2 ** bits, `${what}: a match ${maxDistance} bytes back`);
     // And it does use the window it has: repeats are found almost that far back.
-    assert.ok(maxDistance > 2 ** bits * 0.45, `${bits} bits: matches reach only ${maxDistance}`);
+    assert.ok(maxDistance > 2 ** bits * 0.45, `${what}: matches reach only ${maxDistance}`);
   }
 });
 
@@ -699,4 +709,69 @@ Deno.test("a message that compression would grow goes uncompressed, and a takeov
   const frame = new FrameDecoder({ role: "client", allowRsv1: true });
   frame.push(new PreparedMessage(data).frame(serverSession));
   assert.equal(frame.next()!.rsv1, false);
+});
+
+Deno.test("the codec's Deflater round-trips through zlib at every level and window, across slides and blocks", () => {
+  withSeed((next) => {
+    for (let level = 1; level <= 9; level++) {
+      const bits = 8 + ((level * 3) % 8);
+      const deflater = new Deflater({ windowBits: bits, level, memLevel: 1 + (level % 9) });
+      const inflater = zlibEngine.inflater(bits);
+      for (let i = 0; i < 60; i++) {
+        const kind = next();
+        const size = kind < 0.6 ? Math.floor(next() * 400) : Math.floor(next() * 100_000);
+        const data = kind < 0.3
+          ? new TextEncoder().encode(chat(i).repeat(1 + Math.floor(size / 120)).slice(0, size))
+          : kind < 0.6
+          ? randomBytes(next, size)
+          : new Uint8Array(size).map((_, j) => (j * (i + 1)) % (3 + (i % 50)));
+        const compressed = deflater.deflate(data);
+        assert.deepEqual(
+          inflater.inflate(compressed, 1 << 20),
+          data,
+          `level ${level}, message ${i}`,
+        );
+        // What it writes is what the reader of tests/_inflate.ts reads, within the window.
+        if (i === 0) assert.ok(inspectDeflate(compressed).maxDistance <= 2 ** bits);
+      }
+      // Empty, and after a reset.
+      assert.deepEqual([...deflater.deflate(new Uint8Array(0))], [0]);
+      assert.deepEqual(inflater.inflate(hex("00"), 10), new Uint8Array(0));
+      deflater.reset();
+      inflater.reset();
+      assert.deepEqual(
+        inflater.inflate(deflater.deflate(hex("01 02 03 01 02 03")), 10),
+        hex("01 02 03 01 02 03"),
+      );
+      deflater.close();
+      inflater.close();
+    }
+  });
+});
+
+Deno.test("the codec's Deflater compresses chat traffic as well as zlib does, and refuses bad settings", () => {
+  for (const level of [1, 6, 9]) {
+    const ours = new Deflater({ windowBits: 12, level, memLevel: 5 });
+    const zlib = zlibEngine.deflater({ windowBits: 12, level, memLevel: 5 });
+    let own = 0;
+    let theirs = 0;
+    for (let i = 0; i < 300; i++) {
+      const data = new TextEncoder().encode(chat(i));
+      own += ours.deflate(data).length;
+      theirs += zlib.deflate(data).length;
+    }
+    assert.ok(own <= theirs * 1.05, `level ${level}: ${own} bytes against zlib's ${theirs}`);
+    ours.close();
+    zlib.close();
+  }
+  for (
+    const options of [
+      { windowBits: 7, level: 6, memLevel: 5 },
+      { windowBits: 16, level: 6, memLevel: 5 },
+      { windowBits: 12, level: 0, memLevel: 5 },
+      { windowBits: 12, level: 6, memLevel: 10 },
+    ]
+  ) {
+    assert.throws(() => new Deflater(options), RangeError, JSON.stringify(options));
+  }
 });

@@ -227,7 +227,7 @@ Deno.test("PerMessageDeflate acceptOffer returns a session with the response, wi
   assert.deepEqual([deflaters, inflaters], [[], []]);
   session.compressor.compress(utf8("hello"));
   session.compressor.decompress(utf8("hello"), 100);
-  assert.deepEqual(deflaters, [{ windowBits: 12, level: 6, memLevel: 5 }]);
+  assert.deepEqual(deflaters, [{ windowBits: 12, level: 6, memLevel: 5, contextTakeover: true }]);
   assert.deepEqual(inflaters, [12]);
   session.compressor.close?.();
   assert.equal(deflate.takeoverContexts, 0, "close() releases the context");
@@ -246,7 +246,7 @@ Deno.test("PerMessageDeflate acceptOffer honours server_max_window_bits=10 with 
     "permessage-deflate; server_max_window_bits=10",
   );
   session.compressor.compress(utf8("hello"));
-  assert.deepEqual(deflaters, [{ windowBits: 10, level: 6, memLevel: 5 }]);
+  assert.deepEqual(deflaters, [{ windowBits: 10, level: 6, memLevel: 5, contextTakeover: true }]);
   session.compressor.close?.();
 });
 
@@ -399,7 +399,11 @@ Deno.test("PerMessageDeflate sessions without takeover and with the same window 
   assert.equal(a.compressor.cacheKey, b.compressor.cacheKey);
   assert.equal(client.compressor.cacheKey, a.compressor.cacheKey, "window 12 on either side");
   for (const session of [a, b, client]) session.compressor.compress(utf8("hello"));
-  assert.deepEqual(deflaters, [{ windowBits: 12, level: 6, memLevel: 5 }], "one deflater for all");
+  assert.deepEqual(
+    deflaters,
+    [{ windowBits: 12, level: 6, memLevel: 5, contextTakeover: false }],
+    "one deflater for all",
+  );
   assert.equal(deflate.takeoverContexts, 0, "no session holds takeover state");
 });
 
@@ -414,8 +418,8 @@ Deno.test("PerMessageDeflate sessions with takeover each get their own deflater,
   assert.equal(deflate.takeoverContexts, 2);
   for (const session of [a, b, a, b]) session.compressor.compress(utf8("hello"));
   assert.deepEqual(deflaters, [
-    { windowBits: 12, level: 6, memLevel: 5 },
-    { windowBits: 12, level: 6, memLevel: 5 },
+    { windowBits: 12, level: 6, memLevel: 5, contextTakeover: true },
+    { windowBits: 12, level: 6, memLevel: 5, contextTakeover: true },
   ], "one deflater per session, kept across its messages");
   a.compressor.close?.();
   a.compressor.close?.();
