@@ -240,17 +240,48 @@ export function deflateFor(
   if (typeof option !== "object" || option === null) {
     throw new TypeError("Cannot use compression: the option must be a boolean or an object");
   }
-  // One extension object per options object, so that connections made
-  // with the same options share compressors (and a broadcast is compressed
-  // once for those without context takeover), and share the cap on
-  // takeover contexts.
-  let deflate = shared.get(option);
+  // One extension object per setting, so that connections made with the
+  // same settings share compressors (and a broadcast is compressed once for
+  // those without context takeover), and share the cap on takeover
+  // contexts: by value for settings of plain numbers and booleans (a
+  // literal in each connect() call is the same setting), else by object.
+  const key = keyOf(option);
+  let deflate = (key === null ? undefined : byValue.get(key)) ?? byObject.get(option);
   if (deflate === undefined) {
     deflate = new PerMessageDeflate(zlibEngine, option); // throws for bad settings
-    shared.set(option, deflate);
+    if (key !== null && byValue.size < MAX_SHARED) byValue.set(key, deflate);
+    else byObject.set(option, deflate);
   }
   return deflate;
 }
 
+const FIELDS = [
+  "threshold",
+  "level",
+  "memLevel",
+  "serverMaxWindowBits",
+  "clientMaxWindowBits",
+  "serverNoContextTakeover",
+  "clientNoContextTakeover",
+  "maxTakeoverContexts",
+] as const;
+
+/** The settings as a string, when every field is a number, a boolean or absent; else null. */
+function keyOf(option: CompressionOptions): string | null {
+  const record = option as Record<string, unknown>;
+  for (const name of Object.keys(record)) {
+    if (!(FIELDS as readonly string[]).includes(name)) return null;
+  }
+  let key = "";
+  for (const name of FIELDS) {
+    const value = record[name];
+    if (value !== undefined && typeof value !== "number" && typeof value !== "boolean") return null;
+    key += `${String(value)}/`;
+  }
+  return key;
+}
+
+const MAX_SHARED = 64;
+const byValue = new Map<string, PerMessageDeflate>();
+const byObject = new WeakMap<CompressionOptions, PerMessageDeflate>();
 let DEFAULT: PerMessageDeflate | undefined;
-const shared = new WeakMap<CompressionOptions, PerMessageDeflate>();

@@ -246,6 +246,7 @@ if (PARTS.has("ratio")) {
       } |`,
     );
   }
+  const cost: string[] = [];
   for (const [bits, mem] of [[12, 5], [15, 8]] as const) {
     const pyChat = await pythonRatio(chat, bits, mem);
     const pyJson = await pythonRatio(documents, bits, mem);
@@ -254,6 +255,17 @@ if (PARTS.has("ratio")) {
         bits === 12 ? " (its defaults)" : ""
       } | ${pyChat ? fixed(pyChat.ratio) : "n/a"} | ${pyJson ? fixed(pyJson.ratio) : "n/a"} |`,
     );
+    if (pyChat && pyJson) {
+      cost.push(
+        `${bits} bits: ${fixed(pyChat.us, 1)} µs per chat message, ${
+          fixed(pyJson.us, 0)
+        } µs per 64 KiB`,
+      );
+    }
+  }
+  say();
+  if (cost.length > 0) {
+    say(`Python websockets' compression alone (its encoder): ${cost.join("; ")}.`);
   }
   say();
 }

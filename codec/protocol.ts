@@ -147,7 +147,7 @@ export interface ProtocolOptions {
 
 /** permessage-deflate for a {@linkcode Protocol}. */
 export interface ProtocolCompression {
-  /** Compresses and decompresses whole messages, each on its own. */
+  /** Compresses and decompresses whole messages (in this connection's window, with context takeover). */
   compressor: MessageCompressor;
   /**
    * Messages smaller than this many bytes are sent uncompressed: for a

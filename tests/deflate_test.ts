@@ -24,7 +24,7 @@ import {
   type ProtocolEvent,
   type Role,
 } from "../codec/mod.ts";
-import { zlibEngine } from "../_deflate.ts";
+import { deflateFor, zlibEngine } from "../_deflate.ts";
 import { framesSent, hex, randomBytes, withSeed } from "./_util.ts";
 import { inspectDeflate } from "./_inflate.ts";
 
@@ -774,4 +774,17 @@ Deno.test("the codec's Deflater compresses chat traffic as well as zlib does, an
   ) {
     assert.throws(() => new Deflater(options), RangeError, JSON.stringify(options));
   }
+});
+
+Deno.test("deflateFor: equal settings share one extension (and its pools and cap), by value or by object", () => {
+  const a = deflateFor({ level: 6, serverMaxWindowBits: 10 })!;
+  assert.equal(deflateFor({ serverMaxWindowBits: 10, level: 6 }), a, "a literal in each call");
+  assert.notEqual(deflateFor({ level: 6, serverMaxWindowBits: 11 }), a);
+  assert.equal(deflateFor(true), deflateFor(true));
+  assert.equal(deflateFor(false), undefined);
+  // Something that is not a plain setting is kept by its object.
+  const odd = { level: 6, note: "mine" } as CompressionOptions;
+  assert.equal(deflateFor(odd), deflateFor(odd));
+  assert.notEqual(deflateFor(odd), deflateFor({ level: 6, note: "mine" } as CompressionOptions));
+  assert.throws(() => deflateFor({ level: "6" as unknown as number }), TypeError);
 });
