@@ -247,7 +247,7 @@ export function negotiateDeflate(
 ): DeflateAgreement | null {
   for (const offer of offers) {
     if (offer.name !== PERMESSAGE_DEFLATE) continue;
-    const params = readParams(offer.params, "offer");
+    const params = readParams(offer.params);
     if (params === null) continue;
     const offeredServerBits = params.get("server_max_window_bits");
     // Offered without a value is malformed for this parameter (§7.1.2.1).
@@ -327,11 +327,11 @@ export function acceptDeflateResponse(
   if (response.name !== PERMESSAGE_DEFLATE) {
     throw new SyntaxError(`Cannot accept ${response.name}: it is not ${PERMESSAGE_DEFLATE}`);
   }
-  const params = readParams(response.params, "response");
+  const params = readParams(response.params);
   if (params === null) {
     return fail("a parameter of the response is unknown, repeated or malformed");
   }
-  const offered = readParams(offer.params, "offer") ?? new Map<string, number | true>();
+  const offered = readParams(offer.params) ?? new Map<string, number | true>();
   if (offered.has("server_no_context_takeover") && !params.has("server_no_context_takeover")) {
     fail("the response lacks server_no_context_takeover, which was offered");
   }
@@ -380,10 +380,7 @@ const KNOWN = new Set([
  * parameter without a value reads as `true`: the caller decides whether it
  * may (only `client_max_window_bits`, in an offer).
  */
-function readParams(
-  params: readonly ExtensionParam[],
-  side: "offer" | "response",
-): Map<string, number | true> | null {
+function readParams(params: readonly ExtensionParam[]): Map<string, number | true> | null {
   const seen = new Map<string, number | true>();
   for (const [name, value] of params) {
     if (!KNOWN.has(name) || seen.has(name)) return null;
@@ -393,10 +390,9 @@ function readParams(
       continue;
     }
     if (value === true) {
-      // client_max_window_bits may come without a value in an offer; the
-      // others are refused by the caller, with its own message.
-      if (name === "client_max_window_bits" && side === "offer") seen.set(name, true);
-      else seen.set(name, true);
+      // Without a value: client_max_window_bits may come so in an offer;
+      // every other case is refused by the caller, with its own message.
+      seen.set(name, true);
       continue;
     }
     // 8–15, without leading zeros (§7.1.2).
