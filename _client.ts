@@ -26,6 +26,7 @@ import {
 import { ConnectionError, TimeoutError } from "./errors.ts";
 import type { Clock, ConnectionOptions } from "./connection.ts";
 import { SYSTEM_CLOCK } from "./_clock.ts";
+import { VERSION } from "./_version.ts";
 import { deflateFor } from "./_deflate.ts";
 import { readHead } from "./_http.ts";
 import { SocketConnection } from "./_socket.ts";
@@ -56,7 +57,24 @@ export interface ConnectOptions extends ConnectionOptions {
   transport?: Deno.Conn;
   /** The largest handshake response head accepted, in bytes. Default 16 KiB. */
   maxHeadSize?: number;
+  /**
+   * Follow at most this many redirects (301, 302, 303, 307, 308 with a
+   * `Location`) before the upgrade, as `ws` does. Never from `wss:` to
+   * `ws:` (a `HandshakeError` `"REDIRECT_DOWNGRADE"`); `Authorization` and
+   * `Cookie` are not sent on to another host. Not with `transport`. Default 0:
+   * a redirect is a refusal, with its status and `Location`.
+   */
+  followRedirects?: number;
+  /**
+   * The `User-Agent` header: by default `duplex/VERSION (Deno/VERSION)`; a
+   * string to send instead, `false` to send none. A `User-Agent` in
+   * `headers` wins over both.
+   */
+  userAgent?: string | boolean;
 }
+
+/** The `User-Agent` a client sends unless told otherwise. */
+export const DEFAULT_USER_AGENT = `duplex/${VERSION} (Deno/${Deno.version.deno})`;
 
 const EMPTY = new Uint8Array(0);
 // A refusal's body is kept for the error, up to this size.
@@ -80,14 +98,92 @@ export function startClient(url: string | URL, options: ConnectOptions = {}): So
     : [...(options.protocols ?? [])];
   const deflate = deflateFor(options.compression);
   const offer = deflate?.offer();
-  const request = buildUpgradeRequest(target, {
-    protocols,
-    ...(options.headers !== undefined ? { headers: options.headers } : {}),
-    ...(offer !== undefined ? { extensions: [offer] } : {}),
-  });
+  const userAgent = options.userAgent ?? true;
+  const requestFor = (to: WebSocketUrl, headers: HeadersInit | undefined): UpgradeRequest => {
+    const request = buildUpgradeRequest(to, {
+      protocols,
+      ...(headers !== undefined ? { headers } : {}),
+      ...(offer !== undefined ? { extensions: [offer] } : {}),
+    });
+    if (userAgent !== false && !request.headers.has("user-agent")) {
+      request.headers.set("user-agent", userAgent === true ? DEFAULT_USER_AGENT : userAgent);
+    }
+    return request;
+  };
+  const request = requestFor(target, options.headers);
   const connection = new SocketConnection({ ...options, role: "client", url: target.href });
-  handshake(connection, target, request, options, deflate, offer);
+  handshake(connection, target, request, options, deflate, offer, requestFor);
   return connection;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+// Not sent on to another host after a redirect.
+const CREDENTIALS = new Set(["authorization", "cookie", "proxy-authorization"]);
+
+/**
+ * Where a redirect goes, as a WebSocket URL: `Location` resolved against
+ * the URL asked for, http(s) taken as ws(s).
+ *
+ * @throws {HandshakeError} For a missing or unusable `Location`, or one
+ * that goes from `wss:` to `ws:`.
+ */
+function redirectTarget(from: WebSocketUrl, response: ResponseHead): WebSocketUrl {
+  const location = response.headers.get("location");
+  const status = response.status;
+  if (location === null) {
+    throw new HandshakeError(
+      "INVALID_REDIRECT",
+      status,
+      `Cannot follow the ${status}: no Location`,
+      {
+        headers: response.headers,
+      },
+    );
+  }
+  let next: URL;
+  try {
+    const base = new URL(from.href);
+    base.protocol = from.secure ? "https:" : "http:";
+    next = new URL(location, base);
+  } catch {
+    throw new HandshakeError(
+      "INVALID_REDIRECT",
+      status,
+      `Cannot follow the ${status}: Location ${JSON.stringify(location)} is not a URL`,
+      { headers: response.headers },
+    );
+  }
+  const scheme = { "http:": "ws:", "https:": "wss:", "ws:": "ws:", "wss:": "wss:" }[next.protocol];
+  if (scheme === undefined) {
+    throw new HandshakeError(
+      "INVALID_REDIRECT",
+      status,
+      `Cannot follow the ${status} to ${next.href}: not an http(s) or ws(s) URL`,
+      { headers: response.headers },
+    );
+  }
+  if (from.secure && scheme === "ws:") {
+    throw new HandshakeError(
+      "REDIRECT_DOWNGRADE",
+      status,
+      `Cannot follow the ${status} from ${from.href} to ${next.href}: it leaves TLS`,
+      { headers: response.headers },
+    );
+  }
+  next.protocol = scheme;
+  return parseUrl(next.href);
+}
+
+/** The extra headers for a redirect's next request: without credentials if the host changes. */
+function headersFor(
+  options: ConnectOptions,
+  from: WebSocketUrl,
+  to: WebSocketUrl,
+): HeadersInit | undefined {
+  if (options.headers === undefined || from.host === to.host) return options.headers;
+  const kept = new Headers(options.headers);
+  for (const name of CREDENTIALS) kept.delete(name);
+  return kept;
 }
 
 async function handshake(
@@ -97,8 +193,9 @@ async function handshake(
   options: ConnectOptions,
   deflate: PerMessageDeflate | undefined,
   offer: Extension | undefined,
+  requestFor: (to: WebSocketUrl, headers: HeadersInit | undefined) => UpgradeRequest,
 ): Promise<void> {
-  const what = `Cannot connect to ${target.href}`;
+  let what = `Cannot connect to ${target.href}`;
   // Cancelling (timeout, abort) closes whatever is open, which makes the
   // pending operation fail; `cancelled` then says why.
   const cancel = new AbortController();
@@ -126,37 +223,62 @@ async function handshake(
   const onAbort = () => stop(signal!.reason);
   if (signal?.aborted) onAbort();
   else signal?.addEventListener("abort", onAbort, { once: true });
+  let redirects = options.transport === undefined ? options.followRedirects ?? 0 : 0;
   try {
-    const expectedAccept = acceptKey(request.key);
-    if (cancelled !== undefined) throw cancelled;
-    if (conn === undefined) {
-      try {
-        conn = await dial(target, options, cancel.signal, (opened) => conn = opened);
-      } catch (error) {
-        throw cancelled ?? transportError(error, what);
+    let response: ResponseHead;
+    let reader: HttpHeadReader;
+    let buffer: Uint8Array;
+    let expectedAccept: Promise<string>;
+    while (true) {
+      expectedAccept = acceptKey(request.key);
+      if (cancelled !== undefined) throw cancelled;
+      if (conn === undefined) {
+        try {
+          conn = await dial(target, options, cancel.signal, (opened) => conn = opened);
+        } catch (error) {
+          throw cancelled ?? transportError(error, what);
+        }
       }
+      if (cancelled !== undefined) throw cancelled;
+      await writeAll(conn, serializeRequestHead("GET", target.resource, request.headers));
+      reader = new HttpHeadReader({
+        message: "response",
+        maxHeadSize: options.maxHeadSize ?? 16 * 1024,
+      });
+      buffer = new Uint8Array(16 * 1024);
+      const head = await readHead(conn, reader, buffer, EMPTY).catch((error) => {
+        // Cut short mid-head: the server closed the connection, as before a byte.
+        if (error instanceof HandshakeError && error.code === "TRUNCATED_HEAD") return null;
+        throw error;
+      });
+      if (head === null) {
+        throw new ConnectionError(
+          "CONNECTION_CLOSED",
+          `${what}: the server closed the connection during the handshake`,
+        );
+      }
+      response = parseResponseHead(head);
+      if (!REDIRECTS.has(response.status) || redirects === 0) break;
+      // A redirect to follow: a new connection, and a new request, there.
+      const next = redirectTarget(target, response);
+      redirects--;
+      closeQuietly(conn);
+      conn = undefined;
+      request = requestFor(next, headersFor(options, target, next));
+      target = next;
+      what = `Cannot connect to ${target.href}`;
+      connection.redirected(target.href);
     }
-    if (cancelled !== undefined) throw cancelled;
-    await writeAll(conn, serializeRequestHead("GET", target.resource, request.headers));
-    const reader = new HttpHeadReader({
-      message: "response",
-      maxHeadSize: options.maxHeadSize ?? 16 * 1024,
-    });
-    const buffer = new Uint8Array(16 * 1024);
-    const head = await readHead(conn, reader, buffer, EMPTY).catch((error) => {
-      // Cut short mid-head: the server closed the connection, as before a byte.
-      if (error instanceof HandshakeError && error.code === "TRUNCATED_HEAD") return null;
-      throw error;
-    });
-    if (head === null) {
-      throw new ConnectionError(
-        "CONNECTION_CLOSED",
-        `${what}: the server closed the connection during the handshake`,
-      );
-    }
-    const response = parseResponseHead(head);
     if (response.status !== 101) {
       const body = await readRefusal(conn, response, reader.rest, buffer, clock);
+      if (REDIRECTS.has(response.status) && (options.followRedirects ?? 0) > 0) {
+        throw new HandshakeError(
+          "TOO_MANY_REDIRECTS",
+          response.status,
+          `${what}: redirected again after ${options.followRedirects} redirects`,
+          { headers: response.headers, body },
+        );
+      }
       throw new HandshakeError(
         "UNEXPECTED_STATUS",
         response.status,

@@ -5,9 +5,11 @@
 // call, before any network activity, with a TypeError (wrong type, unknown
 // name) or a RangeError (a number out of range) naming the option. Internal.
 import { duration, nonNegative, oneOf, positiveLimit, wholeAtLeast } from "./codec/_validate.ts";
+import { isHeaderValue } from "./codec/headers.ts";
 import type { ConnectionOptions } from "./connection.ts";
 import { deflateFor } from "./_deflate.ts";
 import type { ConnectOptions } from "./_client.ts";
+import type { ReconnectOptions } from "./reconnect.ts";
 import type { AcceptOptions, ServeOptions, UpgradeOptions } from "./server.ts";
 
 /** Checks a whole number ≥ 1 (or Infinity) if given. */
@@ -114,6 +116,43 @@ export function checkConnectOptions(options: ConnectOptions, what = "connect"): 
   checkConnectionOptions(options, what);
   time(options, "handshakeTimeout", what);
   positive(options, "maxHeadSize", what);
+  zeroOrMore(options, "followRedirects", what);
+  const userAgent = options.userAgent;
+  if (
+    userAgent !== undefined && typeof userAgent !== "boolean" &&
+    (typeof userAgent !== "string" || !isHeaderValue(userAgent))
+  ) {
+    throw new TypeError(
+      `Cannot ${what}: userAgent must be a header value or a boolean, got ${
+        JSON.stringify(userAgent)
+      }`,
+    );
+  }
+}
+
+/**
+ * Checks `reconnect()`'s options: `connect()`'s, and the backoff's.
+ *
+ * @throws {TypeError} For a value of the wrong type.
+ * @throws {RangeError} For a number out of range.
+ */
+export function checkReconnectOptions(options: ReconnectOptions, what = "reconnect"): void {
+  checkConnectOptions(options, what);
+  time(options, "minDelay", what);
+  time(options, "maxDelay", what);
+  if ((options.minDelay ?? 500) > (options.maxDelay ?? 30_000)) {
+    throw new RangeError(
+      `Cannot ${what}: minDelay (${options.minDelay ?? 500}) is more than maxDelay (${
+        options.maxDelay ?? 30_000
+      })`,
+    );
+  }
+  positive(options, "maxAttempts", what);
+  if (options.onRetry !== undefined && typeof options.onRetry !== "function") {
+    throw new TypeError(
+      `Cannot ${what}: onRetry must be a function, got ${String(options.onRetry)}`,
+    );
+  }
 }
 
 /**

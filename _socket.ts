@@ -154,8 +154,7 @@ export interface SocketConnectionOptions extends ConnectionOptions {
 export class SocketConnection extends BaseConnection {
   /** The side this end plays. */
   readonly role: Role;
-  /** The URL. */
-  readonly url: string;
+  #url: string;
 
   readonly #limits: Limits;
 
@@ -236,7 +235,7 @@ export class SocketConnection extends BaseConnection {
   constructor(options: SocketConnectionOptions) {
     super();
     this.role = options.role;
-    this.url = options.url;
+    this.#url = options.url;
     this.#limits = limitsOf(options);
     this.#alive = options.keepalive === undefined
       ? null
@@ -245,6 +244,20 @@ export class SocketConnection extends BaseConnection {
 
   protected override get clock(): Clock {
     return this.#limits.clock;
+  }
+
+  /** The URL: where the handshake went, after any redirect. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /**
+   * A redirect was followed: the URL is now `url`.
+   *
+   * @param url Where the handshake goes now.
+   */
+  redirected(url: string): void {
+    this.#url = url;
   }
 
   get readyState(): ReadyState {

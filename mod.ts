@@ -47,6 +47,7 @@
 export * from "./codec/mod.ts";
 export { ConnectionError, SlowConsumerError, TimeoutError } from "./errors.ts";
 export { connect, type ConnectOptions } from "./client.ts";
+export { reconnect, type ReconnectOptions, type ReconnectRetry } from "./reconnect.ts";
 export {
   type Clock,
   type ConnectionCloseInfo,

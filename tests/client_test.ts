@@ -780,3 +780,38 @@ Deno.test("sends issued in the same tick go out in one write, each frame header 
   await client.close();
   await server.shutdown();
 });
+
+Deno.test("connect() sends User-Agent duplex/VERSION (Deno/VERSION); userAgent replaces or removes it, headers win", async () => {
+  const { VERSION } = await import("../_version.ts");
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.equal(VERSION, config.version, "_version.ts agrees with deno.json");
+  const { testServer } = await import("../testing.ts");
+  const seen: (string | null)[] = [];
+  await using server = testServer((request) => {
+    seen.push(request.headers.get("user-agent"));
+    return upgradeWebSocket(request).response;
+  });
+  for (
+    const options of [
+      {},
+      { userAgent: "my-app/2.1" },
+      { userAgent: false },
+      { userAgent: "ignored", headers: { "user-agent": "from-headers/1" } },
+    ]
+  ) {
+    const client = await server.connect("/", options);
+    await client.close(1000);
+  }
+  assert.deepEqual(seen, [
+    `duplex/${VERSION} (Deno/${Deno.version.deno})`,
+    "my-app/2.1",
+    null,
+    "from-headers/1",
+  ]);
+  for (const userAgent of ["bad\nvalue", 5]) {
+    await assert.rejects(
+      connect("ws://127.0.0.1:9/", { userAgent: userAgent as string }),
+      TypeError,
+    );
+  }
+});

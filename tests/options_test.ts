@@ -231,6 +231,8 @@ const CONNECT_CASES: BadCase[] = [
   ...CONNECTION_CASES,
   ...duration("handshakeTimeout"),
   ...positiveWhole("maxHeadSize"),
+  ...bad("userAgent", ["a\nb", 5, null], TypeError),
+  ...nonNegativeWhole("followRedirects"),
 ];
 
 /** `UpgradeOptions`: `idleTimeout` is in seconds, and "`0` disables it". */
