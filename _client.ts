@@ -27,6 +27,7 @@ import { ConnectionError, TimeoutError } from "./errors.ts";
 import type { Clock, ConnectionOptions } from "./connection.ts";
 import { SYSTEM_CLOCK } from "./_clock.ts";
 import { VERSION } from "./_version.ts";
+import { openTunnel, proxyFor } from "./_proxy.ts";
 import { deflateFor } from "./_deflate.ts";
 import { readHead } from "./_http.ts";
 import { SocketConnection } from "./_socket.ts";
@@ -57,6 +58,15 @@ export interface ConnectOptions extends ConnectionOptions {
   transport?: Deno.Conn;
   /** The largest handshake response head accepted, in bytes. Default 16 KiB. */
   maxHeadSize?: number;
+  /**
+   * An HTTP CONNECT proxy, `"http://[user:pass@]host:port"`, or `"env"` to
+   * take it from `HTTPS_PROXY` (for `wss:`) or `HTTP_PROXY` (for `ws:`),
+   * unless `NO_PROXY` names the host. `wss:` runs TLS inside the tunnel,
+   * end to end with the server. A refusal is a `HandshakeError`
+   * `"PROXY_REFUSED"` with the proxy's status (407 for credentials). Default:
+   * none.
+   */
+  proxy?: string;
   /**
    * Follow at most this many redirects (301, 302, 303, 307, 308 with a
    * `Location`) before the upgrade, as `ws` does. Never from `wss:` to
@@ -236,7 +246,9 @@ async function handshake(
         try {
           conn = await dial(target, options, cancel.signal, (opened) => conn = opened);
         } catch (error) {
-          throw cancelled ?? transportError(error, what);
+          // A proxy's refusal is the proxy's HandshakeError; the rest is the network's.
+          throw cancelled ??
+            (error instanceof HandshakeError ? error : transportError(error, what));
         }
       }
       if (cancelled !== undefined) throw cancelled;
@@ -340,9 +352,23 @@ async function dial(
   signal: AbortSignal,
   onOpen: (conn: Deno.Conn) => void,
 ): Promise<Deno.Conn> {
-  const tcp = await Deno.connect({ hostname: target.hostname, port: target.port, signal });
+  const proxy = proxyFor(target, options.proxy);
+  const tcp = await Deno.connect({
+    hostname: proxy?.hostname ?? target.hostname,
+    port: proxy?.port ?? target.port,
+    signal,
+  });
   onOpen(tcp);
   if (signal.aborted) throw signal.reason;
+  if (proxy !== null) {
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    await openTunnel(
+      tcp,
+      target,
+      proxy,
+      (conn, rest, buffer, response) => readRefusal(conn, response, rest, buffer, clock),
+    );
+  }
   if (!target.secure) return tcp;
   const tls = await Deno.startTls(tcp, {
     hostname: options.serverName ?? target.hostname,

@@ -6,6 +6,7 @@
 // name) or a RangeError (a number out of range) naming the option. Internal.
 import { duration, nonNegative, oneOf, positiveLimit, wholeAtLeast } from "./codec/_validate.ts";
 import { isHeaderValue } from "./codec/headers.ts";
+import { parseProxy } from "./_proxy.ts";
 import type { ConnectionOptions } from "./connection.ts";
 import { deflateFor } from "./_deflate.ts";
 import type { ConnectOptions } from "./_client.ts";
@@ -117,6 +118,12 @@ export function checkConnectOptions(options: ConnectOptions, what = "connect"): 
   time(options, "handshakeTimeout", what);
   positive(options, "maxHeadSize", what);
   zeroOrMore(options, "followRedirects", what);
+  if (options.proxy !== undefined) {
+    if (typeof options.proxy !== "string") {
+      throw new TypeError(`Cannot ${what}: proxy must be a string, got ${String(options.proxy)}`);
+    }
+    if (options.proxy !== "env") parseProxy(options.proxy, what);
+  }
   const userAgent = options.userAgent;
   if (
     userAgent !== undefined && typeof userAgent !== "boolean" &&
