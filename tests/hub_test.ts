@@ -102,7 +102,7 @@ async function connectMember<T>(
 async function openRawMember<T>(
   hub: Hub<T>,
   port: number,
-): Promise<[Deno.TcpConn, HubConnection<T>]> {
+): Promise<[Deno.Conn, HubConnection<T>]> {
   const opened = nextEvent(hub, "open");
   const conn = await openRaw(HOST, port);
   const [member] = await opened;
@@ -391,7 +391,7 @@ Deno.test("broadcast reaches exactly the right peers and returns the number of d
 Deno.test("broadcast frames a message once: every peer receives the same unfragmented bytes", async () => {
   const hub = new Hub();
   const { server, port, url } = start(hub);
-  const raws: Deno.TcpConn[] = [];
+  const raws: Deno.Conn[] = [];
   const [client] = await connectMember(hub, url);
   try {
     for (let i = 0; i < 3; i++) raws.push((await openRawMember(hub, port))[0]);
@@ -1062,7 +1062,7 @@ async function openRawOffering<T>(
   hub: Hub<T>,
   port: number,
   extensions: string,
-): Promise<[Deno.TcpConn, HubConnection<T>, string]> {
+): Promise<[Deno.Conn, HubConnection<T>, string]> {
   const opened = nextEvent(hub, "open");
   const conn = await Deno.connect({ hostname: HOST, port });
   await conn.write(encoder.encode(
