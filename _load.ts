@@ -39,8 +39,8 @@ export interface LoadOptions {
   caCerts?: string[];
   /** The request path. Default `/`. */
   path?: string;
-  /** Counts verified messages as they come, for a progress line. */
-  progress?: { messages: number };
+  /** Counts verified messages as they come, and keeps the round trips, for a progress line. */
+  progress?: { messages: number; latencies?: number[] };
 }
 
 /** What a load run measured. */
@@ -122,7 +122,7 @@ export async function runLoad(options: LoadOptions, conns?: Deno.Conn[]): Promis
     );
   const progress = options.progress;
   let messages = 0;
-  const latencies: number[] = [];
+  const latencies: number[] = options.progress?.latencies ?? [];
   let stopping = false;
   const started = performance.now();
   const timer = setTimeout(() => stopping = true, options.duration);

@@ -621,7 +621,7 @@ async function benchEcho(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const progress = { messages: 0 };
+  const progress = { messages: 0, latencies: [] as number[] };
   const tty = Deno.stdout.isTerminal() && !settings.json;
   let last = 0;
   let lastAt = performance.now();
@@ -631,8 +631,13 @@ async function benchEcho(
       const rate = ((progress.messages - last) / (now - lastAt)) * 1000;
       last = progress.messages;
       lastAt = now;
+      const recent = Float64Array.from(progress.latencies.slice(-10_000)).sort();
       Deno.stdout.writeSync(
-        new TextEncoder().encode(`\r${Math.round(rate)} msg/s, ${progress.messages} verified   `),
+        new TextEncoder().encode(
+          `\r${Math.round(rate)} msg/s  p50 ${percentile(recent, 50).toFixed(2)} ms  p99 ${
+            percentile(recent, 99).toFixed(2)
+          } ms  errors 0  (${progress.messages} verified)   `,
+        ),
       );
     }, 500)
     : undefined;

@@ -226,3 +226,66 @@ Deno.test("reconnect: bad options are refused at the call, before any attempt", 
     assert.throws(() => reconnect("ws://127.0.0.1:9/", options), error, JSON.stringify(options));
   }
 });
+
+/** bench/servers/duplex.ts (an echo server) in its own process, on `port`. */
+async function serverProcess(port: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../bench/servers/duplex.ts", import.meta.url).pathname,
+      String(port),
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!/ready \d+/.test(output)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the server process ended before listening");
+    output += value;
+  }
+  return {
+    port: Number(/ready (\d+)/.exec(output)![1]),
+    async kill(): Promise<void> {
+      child.kill("SIGKILL");
+      await child.status;
+      await reader.cancel();
+    },
+  };
+}
+
+Deno.test("reconnect: a server process killed (SIGKILL) and started again: 1006, then back", async () => {
+  let server = await serverProcess(0);
+  const port = server.port;
+  let restarting: Promise<void> | undefined;
+  const retries: ReconnectRetry[] = [];
+  const stop = new AbortController();
+  const echoed: string[] = [];
+  try {
+    for await (
+      const connection of reconnect(`ws://127.0.0.1:${port}/`, {
+        minDelay: 20,
+        maxDelay: 200,
+        signal: stop.signal,
+        onRetry(retry) {
+          retries.push(retry);
+          restarting ??= serverProcess(port).then((next) => void (server = next));
+        },
+      })
+    ) {
+      await connection.send(`life ${echoed.length + 1}`);
+      echoed.push(String(await connection.receive({ timeout: 5_000 })));
+      if (echoed.length === 1) await server.kill();
+      else stop.abort();
+    }
+    assert.deepEqual(echoed, ["life 1", "life 2"]);
+    // Killed: no close frame, so 1006; then refused attempts until it is back.
+    assert.equal((retries[0]!.reason as ConnectionCloseInfo).code, 1006);
+    assert.ok(retries.slice(1).every((retry) => retry.reason instanceof ConnectionError));
+  } finally {
+    await restarting;
+    await server.kill();
+  }
+});
