@@ -26,6 +26,7 @@
 
 import zlib from "node:zlib";
 import { Deflater } from "./codec/deflater.ts";
+import { concatBytes } from "./codec/_bytes.ts";
 import {
   type CompressionOptions,
   type DeflateEngine,
@@ -126,13 +127,7 @@ class SyncStream {
       }
       (chunks ??= []).push(SCRATCH.slice(0, produced));
     }
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   reset(): void {
