@@ -486,7 +486,6 @@ async function benchCommand(args: string[]): Promise<number> {
   let received = 0;
   let errors = 0;
   const rtts: number[] = [];
-  const sentAt: number[][] = clients.map(() => []);
   const same = (message: Message) =>
     typeof payload === "string"
       ? message === payload
@@ -512,45 +511,52 @@ async function benchCommand(args: string[]): Promise<number> {
       ));
     }, 500)
     : undefined;
-  // Broadcast: one publisher's messages come back from everyone.
-  const publishers = broadcast ? clients.slice(0, 1) : clients;
-  await Promise.all(
-    clients.map(async (client, index) => {
-      const isPublisher = publishers.includes(client);
-      const times = sentAt[broadcast ? 0 : index]!;
-      let inFlight = 0;
-      const sendOne = () => {
-        times.push(performance.now());
-        inFlight++;
-        client.send(payload).catch(() => errors++);
-      };
-      if (isPublisher) { for (let i = 0; i < window; i++) sendOne(); }
-      let seen = 0;
-      while (true) {
-        let message: Message;
-        try {
-          message = await client.receive({
-            timeout: Math.max(1_000, deadline - performance.now() + 2_000),
-          });
-        } catch {
-          if (isPublisher && inFlight > 0) errors++;
-          break;
-        }
-        received++;
-        windowReceived++;
-        if (!same(message)) errors++;
-        if (broadcast) {
-          if (!isPublisher) continue;
-        }
-        const at = times[seen++];
-        if (at !== undefined) rtts.push(performance.now() - at);
-        inFlight--;
-        if (performance.now() < deadline) sendOne();
-        else if (inFlight === 0) break;
+  // Broadcast: the first connection publishes, `window` in flight; every
+  // connection (itself too) must get each message. Done when each has
+  // them all, or, 2 s after the last was published, with the missing
+  // ones counted as errors.
+  const [publisher] = clients;
+  const times: number[] = [];
+  const counts = clients.map(() => 0);
+  let published = 0;
+  let inFlight = 0;
+  let publishing = true;
+  let lastDelivery = started;
+  const stopAll = new AbortController();
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
+  const sendOne = () => {
+    times.push(performance.now());
+    published++;
+    inFlight++;
+    publisher!.send(payload).catch(() => errors++);
+  };
+  for (let i = 0; i < window; i++) sendOne();
+  await Promise.all(clients.map(async (client, index) => {
+    while (publishing || counts[index]! < published) {
+      let message: Message;
+      try {
+        message = await client.receive({ signal: stopAll.signal });
+      } catch {
+        return;
       }
-    }).map((running) => running.catch(() => errors++)),
-  );
-  const elapsed = (performance.now() - started) / 1000;
+      counts[index]!++;
+      received++;
+      windowReceived++;
+      lastDelivery = performance.now();
+      if (!same(message)) errors++;
+      if (index !== 0) continue;
+      rtts.push(lastDelivery - times[counts[0]! - 1]!);
+      inFlight--;
+      if (lastDelivery < deadline) sendOne();
+      else if (inFlight === 0 && publishing) {
+        publishing = false;
+        giveUp = setTimeout(() => stopAll.abort(), 2_000);
+      }
+    }
+  }));
+  clearTimeout(giveUp);
+  for (const count of counts) errors += published - count;
+  const elapsed = (lastDelivery - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
   if (progress !== undefined) {
     clearInterval(progress);

@@ -245,3 +245,27 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cli: bench --broadcast against listen --broadcast: every connection gets every message", async () => {
+  const server = await listen(["--broadcast"]);
+  try {
+    const result = await run([
+      "bench",
+      server.url,
+      "--broadcast",
+      "--connections",
+      "3",
+      "--duration",
+      "0.5",
+      "--json",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.errors, 0);
+    assert.equal(summary.broadcast, true);
+    // Three connections, each with every message: a multiple of three.
+    assert.ok(summary.messages > 30 && summary.messages % 3 === 0, `${summary.messages}`);
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
