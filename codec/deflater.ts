@@ -451,6 +451,7 @@ export class Deflater implements RawDeflater {
   // Half the buffer: the window is slid by this much.
   readonly #half: number;
   readonly #window: Uint8Array;
+  readonly #words: DataView;
   readonly #head: Uint16Array;
   readonly #prev: Uint16Array;
   readonly #hashShift: number;
@@ -489,6 +490,7 @@ export class Deflater implements RawDeflater {
     this.#wsize = 1 << windowBits;
     this.#half = Math.max(this.#wsize, 4096);
     this.#window = new Uint8Array(2 * this.#half);
+    this.#words = new DataView(this.#window.buffer);
     this.#prev = new Uint16Array(this.#half);
     const hashBits = memLevel + 7;
     this.#head = new Uint16Array(1 << hashBits);
@@ -582,6 +584,12 @@ export class Deflater implements RawDeflater {
         w[candidate] === first && w[candidate + 1] === second
       ) {
         let length = 2;
+        // Four bytes at a time while they agree, then byte by byte.
+        const words = this.#words;
+        while (
+          length + 4 <= maxLength &&
+          words.getUint32(candidate + length) === words.getUint32(pos + length)
+        ) length += 4;
         while (length < maxLength && w[candidate + length] === w[pos + length]) length++;
         if (length > best) {
           best = length;
