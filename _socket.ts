@@ -290,6 +290,22 @@ export class SocketConnection extends BaseConnection {
    * @param info What the handshake settled.
    */
   open(conn: Deno.Conn, leftover: Uint8Array, info: OpenInfo): void {
+    try {
+      this.#open(conn, leftover, info);
+    } catch (error) {
+      // Something the application supplied failed (a clock, say): the
+      // connection ends at once, so that no one waits on it forever.
+      const reason = error instanceof Error ? error : new Error(String(error));
+      if (this.#state === ReadyState.CONNECTING) {
+        closeQuietly(conn);
+        this.fail(reason);
+      } else {
+        this.terminate(reason);
+      }
+    }
+  }
+
+  #open(conn: Deno.Conn, leftover: Uint8Array, info: OpenInfo): void {
     this.#reserved = null;
     if (this.#state !== ReadyState.CONNECTING) {
       info.compression?.compressor.close?.();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   acceptKey,
   connect,
+  type ConnectionCloseInfo,
   ConnectionError,
   HandshakeError,
   serve,
@@ -326,4 +327,40 @@ Deno.test("connect(): the echo of a message that came in one write with the clos
   for await (const message of client) await client.send(message);
   assert.deepEqual((await client.closed).code, 1000);
   await server.stop();
+});
+
+Deno.test("a connection whose open fails (a clock that throws) ends with 1006, and shutdown() does not wait on it", async () => {
+  const broken = {
+    now: () => 0,
+    setTimeout: (): number => {
+      throw new Error("the clock broke");
+    },
+    clearTimeout: () => {},
+  };
+  const ended = Promise.withResolvers<ConnectionCloseInfo>();
+  const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    // Keepalive makes open() start a timer on the clock.
+    const { connection, response } = upgradeWebSocket(request, {
+      clock: broken,
+      keepalive: { pingInterval: 1_000 },
+    });
+    connection.closed.then(ended.resolve);
+    return response;
+  });
+  // Bounded: before the fix, both waits below never ended.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const within = <T>(promise: Promise<T>) =>
+    Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("still waiting after 5 s")), 5_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  const client: WebSocketConnection | Error = await connect(`ws://127.0.0.1:${server.addr.port}/`)
+    .catch((error) => error);
+  const info = await within(ended.promise);
+  assert.equal(info.code, 1006);
+  assert.match(String(info.error?.message), /the clock broke/);
+  if (!(client instanceof Error)) assert.equal((await within(client.closed)).code, 1006);
+  await within(server.shutdown());
 });
