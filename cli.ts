@@ -434,6 +434,68 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** What a bench run is, for its summary. */
+interface BenchRun {
+  url: string;
+  connections: number;
+  size: number;
+  binary: boolean;
+  window: number;
+  broadcast: boolean;
+  json: boolean;
+}
+
+/**
+ * Prints a bench run's summary (JSON or a line), and warns when this
+ * process used most of a core: then it, not the server, may be what limits
+ * the figures.
+ *
+ * @returns The exit code: 1 if any reply was wrong or missing.
+ */
+function reportBench(
+  run: BenchRun,
+  measured: { seconds: number; messages: number; latencies: ArrayLike<number>; errors: number },
+  cpu: { user: number; system: number },
+  wall: number,
+): number {
+  const { seconds, messages, errors } = measured;
+  const sorted = Float64Array.from(measured.latencies).sort();
+  const load = (cpu.user + cpu.system) / 1e6 / wall;
+  const { json, ...settings } = run;
+  const summary = {
+    ...settings,
+    seconds: Number(seconds.toFixed(3)),
+    messages,
+    messagesPerSecond: Math.round(messages / seconds),
+    megabytesPerSecond: Number(((messages * run.size) / seconds / 1e6).toFixed(2)),
+    rtt: {
+      p50: Number(percentile(sorted, 50).toFixed(3)),
+      p99: Number(percentile(sorted, 99).toFixed(3)),
+      max: Number((sorted.at(-1) ?? NaN).toFixed(3)),
+    },
+    errors,
+    generatorCpu: Number(load.toFixed(2)),
+  };
+  if (json) stdout(JSON.stringify(summary));
+  else {
+    stdout(
+      `${messages} messages in ${summary.seconds} s: ${summary.messagesPerSecond} msg/s, ` +
+        `${summary.megabytesPerSecond} MB/s; round trip p50 ${summary.rtt.p50} ms, p99 ${summary.rtt.p99} ms ` +
+        `(${run.window} in flight${
+          run.broadcast ? "" : " per connection"
+        }); ${errors} errors (every reply checked)`,
+    );
+  }
+  if (load > 0.9) {
+    stderr(
+      `duplex: this generator used ${
+        Math.round(load * 100)
+      }% of a core: it, not the server, may be the bottleneck`,
+    );
+  }
+  return errors === 0 ? 0 : 1;
+}
+
 async function benchCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -564,45 +626,20 @@ async function benchCommand(args: string[]): Promise<number> {
   }
   // The others, done once the publisher is: close them all.
   await Promise.all(clients.map((client) => client.close(1000).catch(() => {})));
-  const sorted = Float64Array.from(rtts).sort();
-  // This process's CPU time over the wall time: near one core, the
-  // generator, not the server, may be what limits the figures.
-  const load = (cpu.user + cpu.system) / 1e6 / elapsed;
-  const summary = {
-    url,
-    connections,
-    size,
-    binary: values.binary === true,
-    window,
-    broadcast,
-    seconds: Number(elapsed.toFixed(3)),
-    messages: received,
-    messagesPerSecond: Math.round(received / elapsed),
-    megabytesPerSecond: Number(((received * size) / elapsed / 1e6).toFixed(2)),
-    rtt: {
-      p50: Number(percentile(sorted, 50).toFixed(3)),
-      p99: Number(percentile(sorted, 99).toFixed(3)),
-      max: Number((sorted.at(-1) ?? NaN).toFixed(3)),
+  return reportBench(
+    {
+      url,
+      connections,
+      size,
+      binary: values.binary === true,
+      window,
+      broadcast,
+      json: values.json === true,
     },
-    errors,
-    generatorCpu: Number(load.toFixed(2)),
-  };
-  if (values.json) stdout(JSON.stringify(summary));
-  else {
-    stdout(
-      `${summary.messages} messages in ${summary.seconds} s: ${summary.messagesPerSecond} msg/s, ` +
-        `${summary.megabytesPerSecond} MB/s; round trip p50 ${summary.rtt.p50} ms, p99 ${summary.rtt.p99} ms; ` +
-        `${errors} errors (every reply checked)`,
-    );
-  }
-  if (load > 0.9) {
-    stderr(
-      `duplex: this generator used ${
-        Math.round(load * 100)
-      }% of a core: it, not the server, may be the bottleneck`,
-    );
-  }
-  return errors === 0 ? 0 : 1;
+    { seconds: elapsed, messages: received, latencies: rtts, errors },
+    cpu,
+    elapsed,
+  );
 }
 
 /**
@@ -673,45 +710,20 @@ async function benchEcho(
     clearInterval(ticker);
     Deno.stdout.writeSync(new TextEncoder().encode("\n"));
   }
-  const elapsed = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  const load = (cpu.user + cpu.system) / 1e6 / elapsed;
-  const sorted = Float64Array.from(result.latencies).sort();
-  const summary = {
-    url: target.href,
-    connections: settings.connections,
-    size: settings.size,
-    binary: settings.binary,
-    window: settings.window,
-    broadcast: false,
-    seconds: Number(result.seconds.toFixed(3)),
-    messages: result.messages,
-    messagesPerSecond: Math.round(result.messages / result.seconds),
-    megabytesPerSecond: Number((result.bytes / result.seconds / 1e6).toFixed(2)),
-    rtt: {
-      p50: Number(percentile(sorted, 50).toFixed(3)),
-      p99: Number(percentile(sorted, 99).toFixed(3)),
-      max: Number((sorted.at(-1) ?? NaN).toFixed(3)),
+  return reportBench(
+    {
+      url: target.href,
+      connections: settings.connections,
+      size: settings.size,
+      binary: settings.binary,
+      window: settings.window,
+      broadcast: false,
+      json: settings.json,
     },
-    errors: 0,
-    generatorCpu: Number(load.toFixed(2)),
-  };
-  if (settings.json) stdout(JSON.stringify(summary));
-  else {
-    stdout(
-      `${summary.messages} messages in ${summary.seconds} s: ${summary.messagesPerSecond} msg/s, ` +
-        `${summary.megabytesPerSecond} MB/s; round trip p50 ${summary.rtt.p50} ms, p99 ${summary.rtt.p99} ms ` +
-        `(with ${settings.window} in flight per connection); every echoed byte checked`,
-    );
-  }
-  if (load > 0.9) {
-    stderr(
-      `duplex: this generator used ${
-        Math.round(load * 100)
-      }% of a core: it, not the server, may be the bottleneck`,
-    );
-  }
-  return 0;
+    { seconds: result.seconds, messages: result.messages, latencies: result.latencies, errors: 0 },
+    process.cpuUsage(cpuBefore),
+    (performance.now() - started) / 1000,
+  );
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -6,16 +6,16 @@ import assert from "node:assert/strict";
 import { serve, upgradeWebSocket } from "../../mod.ts";
 import { browserTest } from "./_browser.ts";
 
+/** The blank page a test's browser loads before it connects. */
+const blankPage = (): Response =>
+  new Response("<!doctype html><title>test</title>", { headers: { "content-type": "text/html" } });
+
 browserTest(
   "Chromium's WebSocket talks to Duplex's server: binary, 1 MiB, close codes, subprotocol",
   async (browser) => {
     const closes: { code: number; reason: string }[] = [];
     const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-      if (request.headers.get("upgrade") === null) {
-        return new Response("<!doctype html><title>test</title>", {
-          headers: { "content-type": "text/html" },
-        });
-      }
+      if (request.headers.get("upgrade") === null) return blankPage();
       const { connection, response } = upgradeWebSocket(request, { protocol: ["chat.v2"] });
       (async () => {
         for await (const message of connection) {
@@ -100,11 +100,7 @@ browserTest(
   async (browser) => {
     let serverExtensions = "";
     const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-      if (request.headers.get("upgrade") === null) {
-        return new Response("<!doctype html><title>test</title>", {
-          headers: { "content-type": "text/html" },
-        });
-      }
+      if (request.headers.get("upgrade") === null) return blankPage();
       const { connection, response } = upgradeWebSocket(request, {
         compression: { threshold: 0 },
       });
@@ -161,11 +157,7 @@ browserTest(
     for (const bits of [8, 12, 15]) {
       let received = 0;
       const server = serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
-        if (request.headers.get("upgrade") === null) {
-          return new Response("<!doctype html><title>test</title>", {
-            headers: { "content-type": "text/html" },
-          });
-        }
+        if (request.headers.get("upgrade") === null) return blankPage();
         const { connection, response } = upgradeWebSocket(request, {
           compression: { threshold: 0, serverMaxWindowBits: bits, clientMaxWindowBits: bits },
         });
