@@ -4,7 +4,14 @@
 // acceptWebSocket(), serve() and the Hub. A bad value is refused at the
 // call, before any network activity, with a TypeError (wrong type, unknown
 // name) or a RangeError (a number out of range) naming the option. Internal.
-import { duration, nonNegative, oneOf, positiveLimit, wholeAtLeast } from "./codec/_validate.ts";
+import {
+  duration,
+  nonNegative,
+  oneOf,
+  optionalBoolean,
+  positiveLimit,
+  wholeAtLeast,
+} from "./codec/_validate.ts";
 import { isHeaderValue } from "./codec/headers.ts";
 import { parseProxy } from "./_proxy.ts";
 import type { ConnectionOptions } from "./connection.ts";
@@ -208,6 +215,7 @@ export function checkServeOptions(options: ServeOptions, what = "serve"): void {
       );
     }
   }
+  optionalBoolean("reusePort", options.reusePort, what);
   time(options, "requestTimeout", what);
   time(options, "keepAliveTimeout", what);
   clock(options, what);
@@ -225,6 +233,7 @@ export interface HubLimits extends Omit<UpgradeOptions, "keepalive" | "idleTimeo
   maxBackpressure?: number;
   backpressure?: string;
   backpressureGrace?: number;
+  backplane?: unknown;
 }
 
 /**
@@ -251,5 +260,23 @@ export function checkHubOptions(options: HubLimits, what = "create hub"): void {
   time(options, "backpressureGrace", what);
   if (options.backpressure !== undefined) {
     oneOf("backpressure", options.backpressure, ["close", "drop"] as const, what);
+  }
+  const backplane = options.backplane;
+  if (backplane !== undefined) {
+    const methods = ["attach", "subscribe", "unsubscribe", "publish", "stats", "close"] as const;
+    const missing = typeof backplane === "object" && backplane !== null
+      ? methods.find((name) => typeof (backplane as Record<string, unknown>)[name] !== "function")
+      : "attach";
+    if (missing !== undefined) {
+      throw new TypeError(
+        `Cannot ${what}: backplane must be a Backplane (with ${methods.join(", ")}), got ${
+          backplane === null
+            ? "null"
+            : typeof backplane === "object"
+            ? `one without ${missing}`
+            : typeof backplane
+        }`,
+      );
+    }
   }
 }

@@ -79,6 +79,19 @@ export function rejectionResponse(error: HandshakeError): Response {
 }
 
 /**
+ * Throws unless Deno lets `Deno.listen` take `reusePort`: without
+ * `--unstable-net`, Deno 2.9 exits the process at the call instead of
+ * throwing. `Deno.listenDatagram` exists exactly when the flag is given.
+ */
+function checkReusePort(): void {
+  if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    throw new Deno.errors.NotSupported(
+      'Cannot serve with reusePort: Deno needs --unstable-net (or "unstable": ["net"] in deno.json)',
+    );
+  }
+}
+
+/**
  * The server serve() returns: an accept loop, one HTTP/1.1 conversation per
  * connection (requests in sequence until it closes or upgrades), the
  * handler, and the upgrades it completes.
@@ -121,11 +134,14 @@ export class DuplexServer implements Server {
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new TypeError("Cannot serve: TLS needs both cert and key");
     }
+    if (options.reusePort === true && listener === undefined) checkReusePort();
     this.#onUpgraded = listener?.upgraded?.bind(listener);
     this.#listener = listener ??
       (options.cert !== undefined
         ? Deno.listenTls({ hostname, port, cert: options.cert, key: options.key! })
-        : Deno.listen({ hostname, port }));
+        : Deno.listen(
+          options.reusePort === true ? { hostname, port, reusePort: true } : { hostname, port },
+        ));
     this.#scheme = options.cert !== undefined ? "https" : "http";
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.#requestDeadlines = new DeadlineQueue(options.requestTimeout ?? 10_000, clock);

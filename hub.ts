@@ -62,6 +62,15 @@ import { rejectionResponse } from "./_server.ts";
 import { viewOf } from "./_util.ts";
 import { SocketConnection } from "./_socket.ts";
 import { SYSTEM_CLOCK } from "./_clock.ts";
+import type { Backplane, BackplaneReceiver, BackplaneStats } from "./backplane.ts";
+import {
+  ALL_CHANNEL,
+  decodeEnvelope,
+  encodeEnvelope,
+  newNodeId,
+  publishedBy,
+  roomChannel,
+} from "./_backplane.ts";
 
 export { SlowConsumerError };
 
@@ -108,6 +117,16 @@ export interface HubOptions<T> extends Omit<UpgradeOptions, "keepalive" | "idleT
    * `@duplex/websocket/testing`. Default: the system's.
    */
   clock?: Clock;
+  /**
+   * Makes this hub one node of a logical hub that spans Workers, processes
+   * or machines: a broadcast reaches the room's members on every node. A
+   * {@linkcode BroadcastChannelBackplane} joins the Workers of one process;
+   * `RedisBackplane` (`@duplex/websocket/redis`) joins processes and
+   * machines. The semantics (at most once, in order per node, never twice)
+   * are in the `backplane.ts` module's documentation. The hub owns it from
+   * here: {@linkcode Hub.close} closes it.
+   */
+  backplane?: Backplane;
 }
 
 /** Listeners for the hub's events; see {@linkcode Hub.on}. */
@@ -124,6 +143,12 @@ export interface HubEvents<T> {
   ping: (connection: HubConnection<T>, data: Uint8Array) => void;
   /** A pong arrived. */
   pong: (connection: HubConnection<T>, data: Uint8Array) => void;
+  /**
+   * The backplane's link was lost or could not be made: once per outage.
+   * The hub goes on serving its own members meanwhile, and the backplane
+   * counts what it could not publish. Without a listener, the hub logs it.
+   */
+  backplaneError: (error: Error) => void;
 }
 
 /** Options for {@linkcode Hub.broadcast}. */
@@ -138,6 +163,21 @@ export interface BroadcastOptions<T> {
    * message says so itself.)
    */
   compress?: boolean;
+  /**
+   * `true` for this node's members only: not published on the backplane.
+   * Default `false`.
+   */
+  local?: boolean;
+}
+
+/** A backplane's figures in {@linkcode HubStats}. */
+export interface HubBackplaneStats extends BackplaneStats {
+  /** Broadcasts received from other nodes (this node's own echoes are not counted). */
+  received: number;
+  /** Publications received that were not a hub's envelope, or not UTF-8 text. */
+  malformed: number;
+  /** Channels this node is subscribed to: one per room it has members in, and one for room-less broadcasts. */
+  subscriptions: number;
 }
 
 /** The hub's figures, as a plain object for logs and metrics. */
@@ -160,6 +200,8 @@ export interface HubStats {
   refused: number;
   /** Closed connections by close code. */
   closes: Record<string, number>;
+  /** The backplane's figures, with one. */
+  backplane?: HubBackplaneStats;
 }
 
 /**
@@ -378,6 +420,7 @@ export class Hub<T = Record<string, never>> {
     error: [],
     ping: [],
     pong: [],
+    backplaneError: [],
   };
   readonly #maxBackpressure: number;
   readonly #dropPolicy: boolean;
@@ -388,6 +431,11 @@ export class Hub<T = Record<string, never>> {
   #nextId = 0;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0 };
   #closes: Record<string, number> = {};
+  readonly #backplane: Backplane | undefined;
+  // This node's id in its envelopes, to know its own publications.
+  readonly #node: Uint8Array = newNodeId();
+  #backplaneStats = { received: 0, malformed: 0, subscriptions: 0 };
+  #closing = false;
 
   /**
    * Creates a hub.
@@ -413,6 +461,7 @@ export class Hub<T = Record<string, never>> {
       backpressure: _backpressure,
       backpressureGrace: _backpressureGrace,
       data: _data,
+      backplane,
       ...upgradeOptions
     } = options;
     // Keepalive is the connections' own, which share one timer per period;
@@ -420,6 +469,19 @@ export class Hub<T = Record<string, never>> {
     this.#upgradeOptions = pingInterval > 0
       ? { ...upgradeOptions, keepalive: { pingInterval, pongTimeout } }
       : { ...upgradeOptions, idleTimeout: 0 };
+    this.#backplane = backplane;
+    if (backplane !== undefined) {
+      const receiver: BackplaneReceiver = {
+        message: (channel, payload) => this.#received(channel, payload),
+        error: (error) => {
+          if (this.#listeners.backplaneError.length === 0) {
+            console.error(`Hub: backplane: ${error.message}`);
+          }
+          this.#emit("backplaneError", error);
+        },
+      };
+      backplane.attach(receiver);
+    }
   }
 
   /**
@@ -507,7 +569,10 @@ export class Hub<T = Record<string, never>> {
   join(connection: HubConnection<T>, room: string): boolean {
     if (!this.#connections.has(connection.id) || connection.rooms.has(room)) return false;
     let members = this.#rooms.get(room);
-    if (members === undefined) this.#rooms.set(room, members = new Set());
+    if (members === undefined) {
+      this.#rooms.set(room, members = new Set());
+      this.#subscribe(roomChannel(room));
+    }
     members.add(connection);
     const state = stateOf(connection);
     if (state.rooms === NO_ROOMS) state.rooms = new Set();
@@ -526,7 +591,10 @@ export class Hub<T = Record<string, never>> {
     const members = this.#rooms.get(room);
     if (members === undefined || !members.delete(connection)) return false;
     stateOf(connection).rooms.delete(room);
-    if (members.size === 0) this.#rooms.delete(room);
+    if (members.size === 0) {
+      this.#rooms.delete(room);
+      this.#unsubscribe(roomChannel(room));
+    }
     return true;
   }
 
@@ -558,17 +626,20 @@ export class Hub<T = Record<string, never>> {
   /**
    * Sends a message to everyone, or to a room, optionally leaving one
    * connection out. The frame is built once and the same bytes are written
-   * to every peer.
+   * to every peer. With a backplane, the message is also published once for
+   * the other nodes (unless `local`), which deliver it to their members.
    *
    * @param data Text, binary, or a message prepared once ({@linkcode prepareMessage}).
    * @param options The room and the connection to leave out.
-   * @returns The number of peers the message was queued for.
+   * @returns The number of this node's peers the message was queued for.
    */
   broadcast(data: SendData | PreparedMessage, options: BroadcastOptions<T> = {}): number {
-    const targets = options.room === undefined
+    const room = options.room;
+    const targets = room === undefined
       ? this.#connections.values()
-      : this.#rooms.get(options.room)?.values();
-    if (targets === undefined) return 0;
+      : this.#rooms.get(room)?.values();
+    const backplane = options.local === true || this.#closing ? undefined : this.#backplane;
+    if (targets === undefined && backplane === undefined) return 0;
     const except = typeof options.except === "string" ? options.except : options.except?.id;
     // Framed once for every peer, and compressed once for every peer with
     // the same permessage-deflate settings.
@@ -576,12 +647,56 @@ export class Hub<T = Record<string, never>> {
       typeof data === "string" ? data : viewOf(data),
       options.compress === undefined ? {} : { compress: options.compress },
     );
+    // Published first: what this node's peers get synchronously, the other
+    // nodes' get as soon as their link carries it.
+    backplane?.publish(
+      room === undefined ? ALL_CHANNEL : roomChannel(room),
+      encodeEnvelope(this.#node, message),
+    );
+    return targets === undefined ? 0 : this.#broadcastLocal(targets, message, except);
+  }
+
+  #broadcastLocal(
+    targets: Iterable<HubConnection<T>>,
+    message: PreparedMessage,
+    except: string | undefined,
+  ): number {
     let delivered = 0;
     for (const target of targets) {
       if (target.id === except) continue;
       if (this.#deliver(target, message, message.payload.length)) delivered++;
     }
     return delivered;
+  }
+
+  /** A publication from the backplane: another node's broadcast, for this node's members. */
+  #received(channel: string, envelope: Uint8Array): void {
+    // Redis echoes a subscriber's own publications: delivered already.
+    if (publishedBy(envelope, this.#node)) return;
+    const targets = channel === ALL_CHANNEL
+      ? this.#connections.values()
+      : channel.startsWith("room:")
+      ? this.#rooms.get(channel.slice(5))?.values()
+      : undefined;
+    const message = decodeEnvelope(envelope);
+    if (message === null) {
+      this.#backplaneStats.malformed++;
+      return;
+    }
+    this.#backplaneStats.received++;
+    if (targets !== undefined) this.#broadcastLocal(targets, message, undefined);
+  }
+
+  #subscribe(channel: string): void {
+    if (this.#backplane === undefined || this.#closing) return;
+    this.#backplaneStats.subscriptions++;
+    this.#backplane.subscribe(channel);
+  }
+
+  #unsubscribe(channel: string): void {
+    if (this.#backplane === undefined || this.#closing) return;
+    this.#backplaneStats.subscriptions--;
+    this.#backplane.unsubscribe(channel);
   }
 
   /**
@@ -610,22 +725,33 @@ export class Hub<T = Record<string, never>> {
   stats(): HubStats {
     const rooms: Record<string, number> = {};
     for (const [name, members] of this.#rooms) rooms[name] = members.size;
-    return {
+    const stats: HubStats = {
       connections: this.#connections.size,
       rooms,
       ...this.#stats,
       closes: { ...this.#closes },
     };
+    if (this.#backplane !== undefined) {
+      stats.backplane = { ...this.#backplane.stats(), ...this.#backplaneStats };
+    }
+    return stats;
   }
 
   /**
-   * Closes every connection and waits for them.
+   * Closes every connection and waits for them, then closes the backplane,
+   * if any. Broadcasts from here on reach this node's members only.
    *
    * @param code The close code. Default 1001 (going away).
    * @param reason The reason.
    */
   async close(code: number = CloseCode.GoingAway, reason = "hub closing"): Promise<void> {
+    const backplane = this.#closing ? undefined : this.#backplane;
+    this.#closing = true;
     await Promise.all([...this.#connections.values()].map((member) => member.close(code, reason)));
+    if (backplane !== undefined) {
+      this.#backplaneStats.subscriptions = 0;
+      await backplane.close();
+    }
   }
 
   #deliver(
@@ -724,6 +850,7 @@ export class Hub<T = Record<string, never>> {
       const { hub, member } = this;
       hub.#pending--;
       hub.#connections.set(member.id, member);
+      if (hub.#connections.size === 1) hub.#subscribe(ALL_CHANNEL);
       hub.#emit("open", member);
     }
 
@@ -753,6 +880,7 @@ export class Hub<T = Record<string, never>> {
         return;
       }
       hub.#connections.delete(member.id);
+      if (hub.#connections.size === 0) hub.#unsubscribe(ALL_CHANNEL);
       if (this.state.slowTimer !== undefined) hub.#clock.clearTimeout(this.state.slowTimer);
       for (const room of [...member.rooms]) hub.leave(member, room);
       const { code, reason } = this.state.closeAs ?? info;

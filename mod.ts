@@ -65,11 +65,19 @@ export {
   type BackpressurePolicy,
   type BroadcastOptions,
   Hub,
+  type HubBackplaneStats,
   HubConnection,
   type HubEvents,
   type HubOptions,
   type HubStats,
 } from "./hub.ts";
+export {
+  type Backplane,
+  type BackplaneReceiver,
+  type BackplaneStats,
+  BroadcastChannelBackplane,
+  type BroadcastChannelBackplaneOptions,
+} from "./backplane.ts";
 export {
   type AcceptOptions,
   acceptWebSocket,

@@ -66,6 +66,15 @@ export interface ServeOptions {
   port?: number;
   /** The address to listen on. Default `"0.0.0.0"`. */
   hostname?: string;
+  /**
+   * Sets `SO_REUSEPORT`, so that several Workers or processes listen on one
+   * port and the kernel spreads connections among them (Linux balances new
+   * connections by their addresses). Give each a hub on a shared backplane
+   * to make them one logical hub. Deno 2.9 allows it only with
+   * `--unstable-net` (or `"unstable": ["net"]` in `deno.json`); without,
+   * `serve()` throws `Deno.errors.NotSupported`. Default `false`.
+   */
+  reusePort?: boolean;
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
   /** Called once listening. Default: print the URL. */

@@ -16,7 +16,9 @@ async function next(client: TestConnection): Promise<Event> {
 
 /** The messages a member gets on entering a room: joined, history, its notice, the members. */
 async function entered(client: TestConnection, room: string, nick: string): Promise<Event[]> {
-  assert.deepEqual(await next(client), { type: "joined", room, nick });
+  const { node, ...joined } = await next(client);
+  assert.match(String(node), /^[0-9a-f]{8}$/, "joined names the node");
+  assert.deepEqual(joined, { type: "joined", room, nick });
   const history = await next(client);
   assert.equal(history.type, "history");
   assert.deepEqual(await next(client), { type: "notice", room, text: `${nick} joined` });

@@ -5,7 +5,22 @@
  * notices, the last 50 messages of a room replayed to a newcomer, and the
  * list of who is in the room. No external service, no build step.
  *
- * Usage: deno run --allow-net --allow-read examples/chat/server.ts [--port 8080] [--hostname 127.0.0.1]
+ * Usage:
+ *
+ * ```sh
+ * # one process, no external service (deno task start)
+ * deno run --allow-net --allow-read examples/chat/server.ts --port 8080
+ * # N Workers on one port (SO_REUSEPORT), one chat over BroadcastChannel
+ * deno run -A --unstable-net examples/chat/server.ts --port 8080 --workers 2
+ * # one node of a chat that spans processes and machines, over Redis
+ * deno run -A examples/chat/server.ts --port 8080 --redis redis://127.0.0.1:6379
+ * # every core, the Deno way (examples/chat/serve.ts)
+ * DENO_JOBS=2 deno serve --parallel -A --port 8080 examples/chat/serve.ts
+ * ```
+ *
+ * On a backplane, a line said on one node reaches the room's members on
+ * every node. Each node keeps its own history and lists its own members
+ * (the `members` message is local); the `joined` message names the node.
  *
  * {@linkcode createChat} makes the hub and the request handler without
  * listening, so that `tests/chat_test.ts` runs them through the testing kit
@@ -19,7 +34,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { Hub, type HubConnection, serve, type ServeHandler, type Server } from "../../mod.ts";
+import {
+  type Backplane,
+  Hub,
+  type HubConnection,
+  serve,
+  type ServeHandlerInfo,
+  type Server,
+} from "../../mod.ts";
 
 /** One chat line, as kept in a room's history. */
 export interface ChatMessage {
@@ -43,14 +65,24 @@ export interface Member {
 export interface ChatSetup {
   /** The time a message is stamped with, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
+  /** Joins this chat to others on a backplane, as one chat. Default: none. */
+  backplane?: Backplane;
+  /** This node's name in `joined` messages. Default: a random one. */
+  node?: string;
 }
+
+/** The chat's request handler: for `serve()` and for `Deno.serve`. */
+export type ChatHandler = (
+  request: Request,
+  info?: ServeHandlerInfo | Deno.ServeHandlerInfo,
+) => Response;
 
 /** The chat without a server: its hub, and the handler for every request. */
 export interface ChatApp {
   /** The hub behind `/ws`. */
   hub: Hub<Member>;
   /** Serves `/` (the page), `/ws` (the WebSocket) and `/stats`. */
-  handler: ServeHandler;
+  handler: ChatHandler;
 }
 
 /** Options for {@linkcode startChat}. */
@@ -61,6 +93,8 @@ export interface ChatOptions extends ChatSetup {
   hostname?: string;
   /** Called once listening. Default: print the URL. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Listen with `SO_REUSEPORT` (needs `--unstable-net`). Default `false`. */
+  reusePort?: boolean;
 }
 
 /** A running chat server. */
@@ -91,12 +125,14 @@ function clean(value: unknown, fallback: string, max = 24): string {
  */
 export function createChat(setup: ChatSetup = {}): ChatApp {
   const now = setup.now ?? Date.now;
+  const node = setup.node ?? crypto.randomUUID().slice(0, 8);
   const history = new Map<string, ChatMessage[]>();
   let guests = 0;
   const hub = new Hub<Member>({
     maxMessageSize: 16 * 1024,
     maxBackpressure: 256 * 1024,
     backpressure: "close",
+    ...(setup.backplane ? { backplane: setup.backplane } : {}),
     data: (request) => {
       const url = new URL(request.url);
       return {
@@ -110,12 +146,17 @@ export function createChat(setup: ChatSetup = {}): ChatApp {
     connection.send(JSON.stringify(message));
   const toRoom = (room: string, message: unknown, except?: HubConnection<Member>) =>
     hub.broadcast(JSON.stringify(message), { room, ...(except ? { except } : {}) });
+  // This node's members only: a backplane would carry one node's list to
+  // the others.
   const sendMembers = (room: string) =>
-    toRoom(room, {
-      type: "members",
-      room,
-      nicks: hub.members(room).map((member) => member.data.nick).sort(),
-    });
+    hub.broadcast(
+      JSON.stringify({
+        type: "members",
+        room,
+        nicks: hub.members(room).map((member) => member.data.nick).sort(),
+      }),
+      { room, local: true },
+    );
 
   const enter = (connection: HubConnection<Member>, room: string) => {
     const { nick } = connection.data;
@@ -128,7 +169,7 @@ export function createChat(setup: ChatSetup = {}): ChatApp {
     }
     connection.data.room = room;
     connection.join(room);
-    send(connection, { type: "joined", room, nick });
+    send(connection, { type: "joined", room, nick, node });
     send(connection, { type: "history", room, messages: history.get(room) ?? [] });
     toRoom(room, { type: "notice", room, text: `${nick} joined` });
     sendMembers(room);
@@ -169,7 +210,7 @@ export function createChat(setup: ChatSetup = {}): ChatApp {
     sendMembers(room);
   });
 
-  const handler: ServeHandler = (request, info) => {
+  const handler: ChatHandler = (request, info) => {
     const { pathname } = new URL(request.url);
     if (pathname === "/ws") return hub.handler(request, info);
     if (pathname === "/" || pathname === "/index.html") {
@@ -190,6 +231,7 @@ export function createChat(setup: ChatSetup = {}): ChatApp {
 export function startChat(options: ChatOptions = {}): Chat {
   const { hub, handler } = createChat(options);
   const server = serve({
+    ...(options.reusePort ? { reusePort: true } : {}),
     port: options.port ?? 8080,
     hostname: options.hostname ?? "127.0.0.1",
     onListen: options.onListen ??
@@ -198,20 +240,93 @@ export function startChat(options: ChatOptions = {}): Chat {
   return { server, hub };
 }
 
+/** What `--redis` and `--workers` ask for: see {@linkcode runChat}. */
+export interface ChatCommand {
+  /** The port. */
+  port: number;
+  /** The address to listen on. */
+  hostname: string;
+  /** A Redis URL to join a chat across processes, or none. */
+  redis?: string;
+  /** Listen with `SO_REUSEPORT`, on the `BroadcastChannel` backplane unless `redis`. */
+  worker?: boolean;
+}
+
+/**
+ * Starts one chat node as a command line asks: on Redis (loaded only then)
+ * with `redis`, on `BroadcastChannel` as one of several Workers, or alone.
+ *
+ * @param command The port, the address, and the backplane.
+ * @returns The server and its hub.
+ */
+export async function runChat(command: ChatCommand): Promise<Chat> {
+  let backplane: Backplane | undefined;
+  if (command.redis !== undefined) {
+    const { RedisBackplane } = await import("../../redis.ts");
+    backplane = new RedisBackplane({ url: command.redis, namespace: "chat" });
+  } else if (command.worker) {
+    const { BroadcastChannelBackplane } = await import("../../mod.ts");
+    backplane = new BroadcastChannelBackplane({ namespace: "chat" });
+  }
+  return startChat({
+    port: command.port,
+    hostname: command.hostname,
+    ...(command.worker ? { reusePort: true } : {}),
+    ...(backplane ? { backplane } : {}),
+  });
+}
+
+/** Closes the hub (1001 to every member), then the server. */
+export async function stopChat(chat: Chat): Promise<void> {
+  await chat.hub.close(1001, "server shutting down");
+  await chat.server.shutdown();
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       port: { type: "string", default: "8080" },
       hostname: { type: "string", default: "127.0.0.1" },
+      redis: { type: "string" },
+      workers: { type: "string", default: "1" },
     },
   });
-  const { server, hub } = startChat({ port: Number(values.port), hostname: values.hostname });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`--workers must be a whole number from 1, got ${values.workers}`);
+    Deno.exit(2);
+  }
+  const command: ChatCommand = {
+    port: Number(values.port),
+    hostname: values.hostname,
+    ...(values.redis !== undefined ? { redis: values.redis } : {}),
+  };
+  let stop: () => Promise<void>;
+  if (workers === 1) {
+    const chat = await runChat(command);
+    stop = () => stopChat(chat);
+  } else {
+    // N Workers, each a node listening on the same port (SO_REUSEPORT).
+    const spawned = Array.from({ length: workers }, () => {
+      const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+      const stopped = new Promise<void>((resolve) => {
+        worker.onmessage = (event) => {
+          if (event.data === "ready") worker.postMessage({ ...command, worker: true });
+          if (event.data === "stopped") resolve();
+        };
+      });
+      return { worker, stopped };
+    });
+    stop = async () => {
+      for (const { worker } of spawned) worker.postMessage("stop");
+      await Promise.all(spawned.map(({ stopped }) => stopped));
+      for (const { worker } of spawned) worker.terminate();
+    };
+  }
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
-      hub.close(1001, "server shutting down").then(() => server.shutdown()).then(() =>
-        Deno.exit(0)
-      );
+      stop().then(() => Deno.exit(0));
     });
   }
 }
