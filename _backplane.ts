@@ -108,3 +108,146 @@ export function decodeEnvelope(envelope: Uint8Array): PreparedMessage | null {
       : {},
   );
 }
+
+// A batch: the sender's id (8 bytes), the sequence number of its first
+// publication on the channel (4), then each publication as its length (4)
+// and its bytes. Backplanes post one per channel per turn of the event loop:
+// a burst of broadcasts costs one post, and a receiver can tell how many
+// publications it missed from the numbers.
+const BATCH_HEADER = 12;
+/** A batch is posted at once past this many bytes, instead of at the end of the turn. */
+export const MAX_BATCH = 1024 * 1024;
+
+interface Batch {
+  parts: Uint8Array[];
+  bytes: number;
+}
+
+/**
+ * Gathers a turn's publications per channel and hands each channel's batch
+ * to `post` at the end of the turn (a microtask), numbered per channel.
+ */
+export class BatchWriter {
+  readonly #id = crypto.getRandomValues(new Uint8Array(8));
+  readonly #post: (channel: string, batch: Uint8Array, count: number) => void;
+  readonly #batches = new Map<string, Batch>();
+  readonly #sequence = new Map<string, number>();
+  #scheduled = false;
+
+  /** @param post Where each channel's batch goes, with the number of publications in it. */
+  constructor(post: (channel: string, batch: Uint8Array, count: number) => void) {
+    this.#post = post;
+  }
+
+  /**
+   * Adds a publication (copied).
+   *
+   * @param channel The channel.
+   * @param payload The bytes.
+   */
+  add(channel: string, payload: Uint8Array): void {
+    let batch = this.#batches.get(channel);
+    if (batch === undefined) this.#batches.set(channel, batch = { parts: [], bytes: 0 });
+    batch.parts.push(payload.slice());
+    batch.bytes += 4 + payload.length;
+    if (batch.bytes >= MAX_BATCH) {
+      this.#write(channel, batch);
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Posts every waiting batch now. */
+  flush(): void {
+    this.#scheduled = false;
+    for (const [channel, batch] of this.#batches) this.#write(channel, batch);
+  }
+
+  #write(channel: string, batch: Batch): void {
+    this.#batches.delete(channel);
+    // Numbered by publication, so that a receiver counts exactly how many it missed.
+    const first = ((this.#sequence.get(channel) ?? 0) + 1) >>> 0;
+    this.#sequence.set(channel, (first + batch.parts.length - 1) >>> 0);
+    const bytes = new Uint8Array(BATCH_HEADER + batch.bytes);
+    const view = new DataView(bytes.buffer);
+    bytes.set(this.#id, 0);
+    view.setUint32(8, first);
+    let offset = BATCH_HEADER;
+    for (const part of batch.parts) {
+      view.setUint32(offset, part.length);
+      bytes.set(part, offset + 4);
+      offset += 4 + part.length;
+    }
+    this.#post(channel, bytes, batch.parts.length);
+  }
+}
+
+/** Takes batches apart, and counts the publications missing between them. */
+export class BatchReader {
+  /** Publications of other senders that never arrived (gaps in their numbers). */
+  lost = 0;
+  // The next number expected from each sender, per channel.
+  readonly #expected = new Map<string, Map<string, number>>();
+
+  /**
+   * Hands each publication of a batch to `deliver`.
+   *
+   * @param channel The channel it came on.
+   * @param bytes The batch.
+   * @param deliver Called with each publication (a view into `bytes`).
+   * @returns `false` if the bytes are not a batch.
+   */
+  read(channel: string, bytes: Uint8Array, deliver: (payload: Uint8Array) => void): boolean {
+    if (bytes.length < BATCH_HEADER) return false;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let expected = this.#expected.get(channel);
+    if (expected === undefined) this.#expected.set(channel, expected = new Map());
+    const sender = String.fromCharCode(...bytes.subarray(0, 8));
+    const first = view.getUint32(8);
+    const next = expected.get(sender);
+    if (next !== undefined) this.lost += (first - next) >>> 0;
+    let count = 0;
+    let offset = BATCH_HEADER;
+    while (offset + 4 <= bytes.length) {
+      const end = offset + 4 + view.getUint32(offset);
+      if (end > bytes.length) break;
+      deliver(bytes.subarray(offset + 4, end));
+      offset = end;
+      count++;
+    }
+    expected.set(sender, (first + count) >>> 0);
+    return offset === bytes.length;
+  }
+
+  /**
+   * Forgets a channel's senders: after unsubscribing, the next batch starts
+   * anew rather than counting what was published meanwhile as lost.
+   *
+   * @param channel The channel.
+   */
+  forget(channel: string): void {
+    this.#expected.delete(channel);
+  }
+}
+
+/**
+ * A backplane's namespace option, checked.
+ *
+ * @param options The options.
+ * @returns The namespace.
+ */
+export function checkNamespace(options: { namespace?: string }): string {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot create backplane: options must be an object");
+  }
+  const namespace = options.namespace ?? "duplex";
+  if (typeof namespace !== "string" || namespace === "") {
+    throw new TypeError(
+      `Cannot create backplane: namespace must be a non-empty string, got ${
+        JSON.stringify(namespace)
+      }`,
+    );
+  }
+  return namespace;
+}
