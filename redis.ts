@@ -38,7 +38,13 @@
 import { Buffer } from "node:buffer";
 import { createClient } from "npm:redis@^6.4.0";
 import type { Backplane, BackplaneReceiver, BackplaneStats } from "./backplane.ts";
-import { BatchReader, BatchWriter, checkNamespace } from "./_backplane.ts";
+import {
+  ALL_CHANNEL,
+  BatchReader,
+  BatchWriter,
+  checkNamespace,
+  roomChannel,
+} from "./_backplane.ts";
 import { ConnectionError } from "./errors.ts";
 
 export type { Backplane, BackplaneReceiver, BackplaneStats };
@@ -73,6 +79,7 @@ interface RedisClient {
   on(event: "ready", listener: () => void): unknown;
   connect(): Promise<unknown>;
   publish(channel: string, message: Buffer): Promise<unknown>;
+  sendCommand(args: string[]): Promise<unknown>;
   subscribe(
     channel: string,
     listener: (message: Buffer) => void,
@@ -146,10 +153,6 @@ export class RedisBackplane implements Backplane {
   // be true yet while its "ready" listeners run.
   #publisherUp = false;
   #subscriberUp = false;
-  // Holds the process open while the link is down: under Deno, node-redis
-  // waiting to reconnect holds nothing that does, so a process awaiting
-  // ready() (or with nothing else to do) would end mid-retry.
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
   readonly #writer = new BatchWriter((channel, batch, count) => this.#send(channel, batch, count));
   readonly #reader = new BatchReader();
   // Channels the hub wants, and those Redis has confirmed, with their listeners.
@@ -222,6 +225,50 @@ export class RedisBackplane implements Backplane {
     return this.#ready.promise;
   }
 
+  /**
+   * A cluster-wide figure, as Redis counts it: how many nodes have members
+   * in `room` now, or, without a room, how many nodes hold any connection
+   * (each such node subscribes once to the room's channel). One round trip
+   * to Redis (`PUBSUB NUMSUB`).
+   *
+   * @example Nodes in a room
+   * ```ts ignore
+   * const backplane = new RedisBackplane({ url: "redis://127.0.0.1:6379" });
+   * const hub = new Hub({ backplane });
+   * await backplane.ready();
+   * console.log(`${await backplane.nodes("lobby")} nodes have lobby members`);
+   * ```
+   *
+   * @param room A room's name; none for every node with a connection.
+   * @returns The number of nodes.
+   * @throws {TypeError} For a room that is not a string.
+   * @throws {ConnectionError} `BACKPLANE_DOWN` while Redis is away, `BACKPLANE_CLOSED` once closed.
+   */
+  async nodes(room?: string): Promise<number> {
+    if (room !== undefined && typeof room !== "string") {
+      throw new TypeError(`Cannot count nodes: room must be a string, got ${typeof room}`);
+    }
+    if (this.#closed) {
+      throw new ConnectionError("BACKPLANE_CLOSED", "Cannot count nodes: the backplane is closed");
+    }
+    if (!this.#publisherUp) {
+      throw new ConnectionError("BACKPLANE_DOWN", `Cannot reach Redis at ${shown(this.#url)}`);
+    }
+    const channel = `${this.#namespace}:${room === undefined ? ALL_CHANNEL : roomChannel(room)}`;
+    let reply: unknown;
+    try {
+      reply = await this.#publisher!.sendCommand(["PUBSUB", "NUMSUB", channel]);
+    } catch (cause) {
+      throw new ConnectionError(
+        "BACKPLANE_DOWN",
+        `Cannot count nodes on Redis at ${shown(this.#url)}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    // [channel, count]
+    return Number((reply as unknown[])[1]);
+  }
+
   /** {@inheritDoc Backplane.attach} */
   attach(receiver: BackplaneReceiver): void {
     if (this.#receiver !== undefined) {
@@ -229,7 +276,6 @@ export class RedisBackplane implements Backplane {
     }
     this.#receiver = receiver;
     if (this.#closed) return;
-    this.#keepAlive = setInterval(() => {}, 1_000);
     this.#publisher = this.#client((up) => this.#publisherUp = up);
     this.#subscriber = this.#client((up) => this.#subscriberUp = up);
   }
@@ -283,8 +329,6 @@ export class RedisBackplane implements Backplane {
     this.#writer.flush();
     this.#closed = true;
     this.#connected = false;
-    clearInterval(this.#keepAlive);
-    this.#keepAlive = undefined;
     for (const waiting of this.#waiting.splice(0)) this.#dropped += waiting.count;
     this.#ready?.reject(this.#closedError());
     this.#ready = null;
@@ -340,7 +384,6 @@ export class RedisBackplane implements Backplane {
   #linkDown(cause: Error): void {
     this.#connected = false;
     if (this.#closed) return;
-    this.#keepAlive ??= setInterval(() => {}, 1_000);
     if (this.#outage) return;
     this.#outage = true;
     this.#receiver?.error(
@@ -361,8 +404,6 @@ export class RedisBackplane implements Backplane {
       return;
     }
     this.#connected = true;
-    clearInterval(this.#keepAlive);
-    this.#keepAlive = undefined;
     if (this.#outage && this.#everConnected) this.#reconnects++;
     this.#outage = false;
     this.#everConnected = true;
@@ -372,7 +413,14 @@ export class RedisBackplane implements Backplane {
     this.#resend();
   }
 
-  /** Subscribes to what the hub wants and Redis lacks, and the reverse. */
+  /**
+   * Subscribes to what the hub wants and Redis lacks, and the reverse.
+   * Channels confirmed before an outage stay in `#active` through it:
+   * node-redis keeps its listeners and sends one SUBSCRIBE for all of them
+   * when its connection is back. What this adds is what changed meanwhile:
+   * rooms joined while the link was down (never sent) and rooms left
+   * (node-redis would bring them back).
+   */
   #reconcile(): void {
     for (const channel of this.#wanted) {
       if (!this.#active.has(channel)) this.#redisSubscribe(channel);

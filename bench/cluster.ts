@@ -95,12 +95,19 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** One round: every client sends its burst; resolves when all have all messages. */
-async function round(conns: Deno.Conn[]): Promise<number | null> {
+/**
+ * One round: every client sends its burst. Resolves with deliveries per
+ * second once every client has every message, or with what went wrong: a
+ * timeout, a connection closed, or a frame that is not the broadcast one (a
+ * close frame from the slow-consumer policy, say).
+ */
+async function round(conns: Deno.Conn[]): Promise<number | string> {
   const expected = ECHO.length * MESSAGES * CLIENTS;
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), TIMEOUT));
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`stalled for ${TIMEOUT} ms`), TIMEOUT);
+  });
   const all = Promise.all(conns.map(async (conn) => {
     const reading = (async () => {
       const buffer = new Uint8Array(256 * 1024);
@@ -111,7 +118,12 @@ async function round(conns: Deno.Conn[]): Promise<number | null> {
         if (n === null) throw new Error("the server closed a connection");
         // Every frame must be the broadcast one: check the header of each.
         for (let i = 0; i < n; i++) {
-          if (offset === 0 && buffer[i] !== ECHO[0]) throw new Error("unexpected frame");
+          if (offset === 0 && buffer[i] !== ECHO[0]) {
+            const code = buffer[i] === 0x88 && i + 3 < n
+              ? `a close frame, code ${(buffer[i + 2]! << 8) | buffer[i + 3]!}`
+              : `a frame starting ${[...buffer.subarray(i, i + 4)]}`;
+            throw new Error(`the server sent ${code}`);
+          }
           offset = (offset + 1) % ECHO.length;
         }
         received += n;
@@ -120,15 +132,23 @@ async function round(conns: Deno.Conn[]): Promise<number | null> {
     await writeAll(conn, BATCH);
     await reading;
   }));
-  const result = await Promise.race([all.then(() => performance.now() - started), timeout]);
+  const result = await Promise.race([
+    all.then(
+      () => (MESSAGES * CLIENTS * CLIENTS) / ((performance.now() - started) / 1000),
+      (error: Error) => error.message,
+    ),
+    timeout,
+  ]);
   clearTimeout(timer);
-  return result === null ? null : (MESSAGES * CLIENTS * CLIENTS) / (result / 1000);
+  return result;
 }
 
 interface Figures {
   scenario: string;
   deliveriesPerSecond: { median: number; min: number; max: number } | null;
   stalledRounds: number;
+  /** Why the first round that did not end did not. */
+  failure?: string;
   serverRssMiB: number;
   redisCpu?: number;
   note: string;
@@ -151,6 +171,7 @@ async function measure(
   }, 20);
   const rates: number[] = [];
   let stalled = 0;
+  let failure: string | undefined;
   let redisCpu0 = 0;
   let measuredSeconds = 0;
   for (let i = 0; i <= ROUNDS; i++) {
@@ -158,8 +179,9 @@ async function measure(
     const started = performance.now();
     const rate = await round(conns);
     if (i > 0) measuredSeconds += (performance.now() - started) / 1000;
-    if (rate === null) {
+    if (typeof rate === "string") {
       stalled++;
+      failure = rate;
       break;
     }
     if (i > 0) rates.push(rate);
@@ -176,6 +198,7 @@ async function measure(
       ? null
       : { median: rates[rates.length >> 1]!, min: rates[0]!, max: rates[rates.length - 1]! },
     stalledRounds: stalled,
+    ...(failure !== undefined ? { failure } : {}),
     serverRssMiB: peak / 1024,
     ...(redisCpu !== undefined ? { redisCpu } : {}),
     note,
@@ -257,7 +280,7 @@ console.log(
   `chat: ${CLIENTS} clients in one room, ${MESSAGES} messages each per round, ${ROUNDS} rounds`,
 );
 console.log(
-  "| scenario | deliveries/s median (min–max) | stalled | server RSS | Redis CPU | setup |",
+  "| scenario | deliveries/s median (min–max) | failed rounds | server RSS | Redis CPU | setup |",
 );
 console.log("|---|---:|---:|---:|---:|---|");
 for (const r of results) {
@@ -265,9 +288,9 @@ for (const r of results) {
   console.log(
     `| ${r.scenario} | ${
       d ? `${rate(d.median)} (${rate(d.min)}–${rate(d.max)})` : "—"
-    } | ${r.stalledRounds} | ${r.serverRssMiB.toFixed(0)} MiB | ${
-      r.redisCpu === undefined ? "—" : `${(r.redisCpu * 100).toFixed(0)}%`
-    } | ${r.note} |`,
+    } | ${r.stalledRounds}${r.failure ? ` (${r.failure})` : ""} | ${
+      r.serverRssMiB.toFixed(0)
+    } MiB | ${r.redisCpu === undefined ? "—" : `${(r.redisCpu * 100).toFixed(0)}%`} | ${r.note} |`,
   );
 }
 if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(results, null, 2));

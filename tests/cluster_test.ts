@@ -164,3 +164,17 @@ Deno.test("cluster: serve({ reusePort }) without --unstable-net is a NotSupporte
     'NotSupported: Cannot serve with reusePort: Deno needs --unstable-net (or "unstable": ["net"] in deno.json)',
   );
 });
+
+Deno.test("cluster: the chat with --workers 2 but no --unstable-net says why and exits 2", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("server.ts", chat).pathname, "--port", "0", "--workers", "2"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 2);
+  assert.equal(
+    new TextDecoder().decode(output.stderr).trim(),
+    'chat: NotSupported: Cannot serve with reusePort: Deno needs --unstable-net (or "unstable": ["net"] in deno.json)',
+  );
+});

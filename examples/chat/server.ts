@@ -314,6 +314,11 @@ if (import.meta.main) {
         worker.onmessage = (event) => {
           if (event.data === "ready") worker.postMessage({ ...command, worker: true });
           if (event.data === "stopped") resolve();
+          // A node that cannot start (no --unstable-net, the port taken): say why, in one line.
+          if (typeof event.data === "object" && event.data?.error !== undefined) {
+            console.error(`chat: ${event.data.error}`);
+            Deno.exit(2);
+          }
         };
       });
       return { worker, stopped };

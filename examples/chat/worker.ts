@@ -18,7 +18,11 @@ self.onmessage = async (event: MessageEvent<ChatCommand | "stop">) => {
     self.postMessage("stopped");
     return;
   }
-  chat = await runChat(event.data);
+  try {
+    chat = await runChat(event.data);
+  } catch (error) {
+    self.postMessage({ error: `${(error as Error).name}: ${(error as Error).message}` });
+  }
 };
 // Messages sent before this module finished loading (server.ts awaits its
 // page) are not delivered: the parent sends the command on this.
