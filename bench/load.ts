@@ -122,6 +122,92 @@ export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
 }
 
+const RESULTS = new URL("./results/", import.meta.url).pathname;
+
+/** Runs a command; throws with its output if it fails. */
+async function run(program: string, args: string[], cwd?: string): Promise<void> {
+  const output = await new Deno.Command(program, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    ...(cwd ? { cwd } : {}),
+  }).output();
+  if (!output.success) {
+    throw new Error(
+      `${program} ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+}
+
+/**
+ * The C load generator (bench/wsload.c), compiled with the machine's cc into
+ * bench/results/ when missing or older than its source.
+ */
+export async function wsload(): Promise<string> {
+  const source = new URL("./wsload.c", import.meta.url).pathname;
+  const binary = `${RESULTS}wsload`;
+  const built = await Deno.stat(binary).catch(() => null);
+  if (built === null || built.mtime! < (await Deno.stat(source)).mtime!) {
+    await Deno.mkdir(RESULTS, { recursive: true });
+    await run("cc", ["-O2", "-o", binary, source]);
+  }
+  return binary;
+}
+
+/** The version of Bun that bench/peers.ts measures, from the npm package `bun`. */
+export const BUN_VERSION = "1.4.5";
+
+/** The `bun` binary, installed from npm into bench/results/bun when missing. */
+export async function bunBinary(): Promise<string> {
+  const prefix = `${RESULTS}bun`;
+  const binary = `${prefix}/node_modules/.bin/bun`;
+  if (await Deno.stat(binary).catch(() => null) === null) {
+    await Deno.mkdir(prefix, { recursive: true });
+    await run("npm", ["install", "--prefix", prefix, "--no-save", `bun@${BUN_VERSION}`]);
+  }
+  return binary;
+}
+
+/**
+ * Runs the C generator pinned to `cpu` (if given) and returns its JSON.
+ * Keeps stdin open until `hold` resolves (the `connect` mode holds its
+ * connections until then); `onReport` sees the first line at once.
+ */
+export async function runWsload(
+  args: string[],
+  options: {
+    cpu?: string | undefined;
+    hold?: Promise<unknown>;
+    onReport?: (report: unknown) => void;
+  } = {},
+): Promise<Record<string, unknown>> {
+  const binary = await wsload();
+  const [program, ...rest] = options.cpu === undefined
+    ? [binary, ...args]
+    : ["taskset", "-c", options.cpu, binary, ...args];
+  const child = new Deno.Command(program!, {
+    args: rest,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const report = JSON.parse(text.split("\n")[0] || "{}") as Record<string, unknown>;
+  options.onReport?.(report);
+  if (options.hold !== undefined) await options.hold;
+  await child.stdin.close();
+  while (!(await reader.read()).done);
+  await child.status;
+  if (typeof report.error === "string") throw new Error(`wsload: ${report.error}`);
+  return report;
+}
+
 /**
  * Starts a peer server (`bench/servers/NAME.ts`) in its own process, pinned
  * to CPU 1 if asked; resolves once it listens.
@@ -131,7 +217,7 @@ export async function startPeer(
   pin = false,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const script = new URL(`./servers/${name}.ts`, import.meta.url).pathname;
-  const deno = [
+  const command = name === "bun" ? [await bunBinary(), script, "0"] : [
     Deno.execPath(),
     "run",
     "--allow-net",
@@ -141,7 +227,7 @@ export async function startPeer(
     script,
     "0",
   ];
-  const [program, ...args] = pin ? ["taskset", "-c", "1", ...deno] : deno;
+  const [program, ...args] = pin ? ["taskset", "-c", "1", ...command] : command;
   const child = new Deno.Command(program!, { args, stdout: "piped", stderr: "inherit" }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let output = "";

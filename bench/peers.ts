@@ -2,18 +2,20 @@
 // The side-by-side benchmark: `deno task bench:peers`.
 //
 // Each peer is an echo (and broadcast) server in its own process, started
-// fresh for each scenario; bench/load.ts drives it from this process over
-// loopback, verifying every byte. Every figure is the median of several
-// runs with the min–max, and the report gives ratios to Deno's native
-// WebSocket and to a raw TCP echo measured in the same run, so that it holds
-// on a noisy machine.
+// fresh for each run and pinned to CPU 1; the load comes from bench/wsload.c,
+// a generator in C pinned to CPU 0 (compiled with the machine's cc on first
+// use), which verifies every byte. Every figure is the median of several
+// runs with the min–max, the servers taking turns run by run, and the report
+// gives ratios to Deno's native WebSocket and to Bun (from the npm package
+// `bun`, installed into bench/results/ on first use) measured in the same run.
 //
 // Usage: deno run -A bench/peers.ts [--runs 3] [--duration 3000]
-//          [--servers tcp,deno_native,duplex,duplex_adapter,ws] [--scenarios latency,small-64,...]
+//          [--servers tcp,deno_native,bun,duplex,duplex_adapter,ws] [--scenarios latency,small-64,...]
 //          [--out bench/results] [--summary bench/RESULTS.md]
 
 import { parseArgs } from "node:util";
-import { openMany, percentile, rssKiB, runBroadcast, runLoad, startPeer } from "./load.ts";
+import { BUN_VERSION, rssKiB, runBroadcast, runWsload, startPeer } from "./load.ts";
+import { percentile } from "./load.ts";
 
 interface Metric {
   /** What is measured, with its unit. */
@@ -36,6 +38,7 @@ interface ServerInfo {
 const SERVERS: ServerInfo[] = [
   { name: "tcp", label: "raw TCP echo", raw: true },
   { name: "deno_native", label: "Deno native", broadcast: true },
+  { name: "bun", label: `Bun ${BUN_VERSION}`, broadcast: true },
   { name: "duplex", label: "Duplex serve", broadcast: true },
   { name: "duplex_adapter", label: "Duplex on Deno.serve", broadcast: true },
   { name: "ws", label: "npm:ws (Deno)", broadcast: true },
@@ -49,8 +52,6 @@ interface Scenario {
   /** One run against a server at `port` (pid for /proc), returning metric values by label. */
   run(port: number, pid: number, server: ServerInfo): Promise<Record<string, number>>;
   metrics: { label: string; higher: boolean }[];
-  /** Run with the server and the load generator pinned to separate cores. */
-  pin?: boolean;
 }
 
 const { values: args } = parseArgs({
@@ -95,32 +96,87 @@ const echoScenario = (
   ],
   async run(port, pid, server) {
     const cpu = cpuMicros(pid);
-    const result = await runLoad({
-      hostname: HOST,
-      port,
-      connections,
-      size,
-      binary,
-      window,
-      duration: DURATION,
-      raw: server.raw ?? false,
-    });
+    const result = await runWsload([
+      "echo",
+      "--port",
+      String(port),
+      "--connections",
+      String(connections),
+      "--size",
+      String(size),
+      "--window",
+      String(window),
+      "--duration",
+      String(DURATION),
+      ...(binary ? ["--binary"] : []),
+      ...(server.raw ? ["--raw"] : []),
+    ], { cpu: GENERATOR_CPU });
     const used = cpuMicros(pid) - cpu;
+    const messages = result.messages as number;
+    const seconds = result.seconds as number;
     return {
       [throughput === "messages" ? "messages/s" : "MB/s"]: throughput === "messages"
-        ? result.messages / result.seconds
-        : result.bytes / result.seconds / 1e6,
-      "server CPU µs/message": used / result.messages,
+        ? messages / seconds
+        : (result.bytes as number) / seconds / 1e6,
+      "server CPU µs/message": used / messages,
     };
+  },
+});
+
+/** The chat scenario: `clients` in one room, each sending bursts of 1,600. */
+const chatScenario = (clients: number): Scenario => ({
+  name: `chat-${clients}`,
+  title:
+    `Chat: ${clients} clients in one room, each sending 1,600 messages of 32 B per round, every message to all ${clients} (server defaults)`,
+  applies: (server) => server.broadcast === true,
+  metrics: [
+    { label: "deliveries/s", higher: true },
+    { label: "server RSS MiB (lower is better)", higher: false },
+    { label: "failed rounds (lower is better)", higher: false },
+  ],
+  async run(port, pid) {
+    let peak = 0;
+    const sampler = setInterval(() => peak = Math.max(peak, rssKiB(pid)), 20);
+    try {
+      const result = await runWsload([
+        "chat",
+        "--port",
+        String(port),
+        "--path",
+        "/broadcast",
+        "--connections",
+        String(clients),
+        "--messages",
+        "1600",
+        "--rounds",
+        "4",
+        "--timeout",
+        "20000",
+      ], { cpu: GENERATOR_CPU });
+      const rounds = result.rounds as { seconds: number }[];
+      // The first round warms up; a failed round counts, and ends the run.
+      const measured = rounds.slice(1);
+      const seconds = measured.reduce((sum, round) => sum + round.seconds, 0);
+      if (typeof result.failed === "string") {
+        console.error(`  chat-${clients}: ${result.failed}`);
+      }
+      return {
+        "deliveries/s": measured.length === 0
+          ? 0
+          : measured.length * 1600 * clients * clients / seconds,
+        "server RSS MiB (lower is better)": Math.max(peak, rssKiB(pid)) / 1024,
+        "failed rounds (lower is better)": typeof result.failed === "string" ? 1 : 0,
+      };
+    } finally {
+      clearInterval(sampler);
+    }
   },
 });
 
 const SCENARIOS: Scenario[] = [
   {
     name: "latency",
-    title:
-      "Latency: 1 connection, 32 B text, one in flight (server and generator pinned to separate cores)",
-    pin: true,
+    title: "Latency: 1 connection, 32 B text, one in flight",
     applies: () => true,
     metrics: [
       { label: "round trips/s", higher: true },
@@ -128,21 +184,25 @@ const SCENARIOS: Scenario[] = [
       { label: "p99 µs", higher: false },
     ],
     async run(port, _pid, server) {
-      const result = await runLoad({
-        hostname: HOST,
-        port,
-        connections: 1,
-        size: 32,
-        binary: false,
-        window: 1,
-        duration: DURATION,
-        raw: server.raw ?? false,
-        latencies: true,
-      });
+      const result = await runWsload([
+        "echo",
+        "--port",
+        String(port),
+        "--connections",
+        "1",
+        "--size",
+        "32",
+        "--window",
+        "1",
+        "--duration",
+        String(DURATION),
+        "--latency",
+        ...(server.raw ? ["--raw"] : []),
+      ], { cpu: GENERATOR_CPU });
       return {
-        "round trips/s": result.messages / result.seconds,
-        "p50 µs": percentile(result.latencies, 50) * 1000,
-        "p99 µs": percentile(result.latencies, 99) * 1000,
+        "round trips/s": (result.messages as number) / (result.seconds as number),
+        "p50 µs": result.p50_us as number,
+        "p99 µs": result.p99_us as number,
       };
     },
   },
@@ -194,15 +254,30 @@ const SCENARIOS: Scenario[] = [
     async run(port, pid) {
       const before = rssKiB(pid);
       const cpu = cpuMicros(pid);
-      const started = performance.now();
-      const conns = await openMany(HOST, port, 5000);
-      const seconds = (performance.now() - started) / 1000;
-      const handshakeCpu = (cpuMicros(pid) - cpu) / 5000;
+      const opened = Promise.withResolvers<void>();
+      const release = Promise.withResolvers<void>();
+      let report: Record<string, unknown> = {};
+      let handshakeCpu = 0;
+      let after = 0;
+      const running = runWsload(
+        ["connect", "--port", String(port), "--connections", "5000", "--concurrency", "64"],
+        {
+          cpu: GENERATOR_CPU,
+          hold: release.promise,
+          onReport: (first) => {
+            report = first as Record<string, unknown>;
+            opened.resolve();
+          },
+        },
+      );
+      await Promise.race([opened.promise, running]);
+      handshakeCpu = (cpuMicros(pid) - cpu) / 5000;
       await new Promise((resolve) => setTimeout(resolve, 1000)); // let the server settle
-      const after = rssKiB(pid);
-      for (const conn of conns) conn.close();
+      after = rssKiB(pid);
+      release.resolve();
+      await running;
       return {
-        "handshakes/s": 5000 / seconds,
+        "handshakes/s": 5000 / (report.seconds as number),
         "server CPU µs/handshake": handshakeCpu,
         "RSS KiB/connection": (after - before) / 5000,
       };
@@ -235,14 +310,14 @@ const SCENARIOS: Scenario[] = [
       };
     },
   },
+  chatScenario(32),
+  chatScenario(128),
 ];
 
-// For the latency scenario, the server is pinned to one core and the load
-// generator to another, when the machine allows: otherwise the scheduler
-// sometimes puts both on one core, and round-trip latency flips between two
-// modes from run to run. Throughput scenarios run unpinned, as a deployment
-// would (pinned, a server's GC threads and network processing share its core).
-const ALL_CPUS = `0-${navigator.hardwareConcurrency - 1}`;
+// Every scenario runs with the server pinned to CPU 1 and the generator (the
+// C program, and this process for the broadcast scenario) to CPU 0, when the
+// machine allows: otherwise the scheduler sometimes puts both on one core, and
+// figures flip between two modes from run to run.
 async function pinSelf(cpus: string): Promise<boolean> {
   if (navigator.hardwareConcurrency < 2) return false;
   try {
@@ -256,7 +331,8 @@ async function pinSelf(cpus: string): Promise<boolean> {
     return false;
   }
 }
-const PIN = await pinSelf(ALL_CPUS);
+const PIN = await pinSelf("0");
+const GENERATOR_CPU: string | undefined = PIN ? "0" : undefined;
 
 function median(values: number[]): number {
   return percentile(values, 50);
@@ -295,9 +371,7 @@ for (const scenario of scenarios) {
     for (const server of servers) {
       if (!scenario.applies(server)) continue;
       // A fresh process per run: memory and CPU figures start from the same place.
-      const pin = PIN && scenario.pin === true;
-      await pinSelf(pin ? "0" : ALL_CPUS);
-      const process = await startPeer(server.name, pin);
+      const process = await startPeer(server.name, PIN);
       try {
         const values = await scenario.run(process.port, process.pid, server);
         for (const [label, value] of Object.entries(values)) {
@@ -332,9 +406,7 @@ const machine = (() => {
     (memory / 1024 / 1024).toFixed(0)
   } GiB; ` +
     `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), Linux ${Deno.osRelease()}; ` +
-    (PIN
-      ? "latency runs pinned (server CPU 1, generator CPU 0), the rest unpinned"
-      : "processes not pinned");
+    (PIN ? "server pinned to CPU 1, generator to CPU 0" : "processes not pinned");
 })();
 const date = new Date().toISOString();
 const cell = (values: number[] | undefined) =>
@@ -345,22 +417,25 @@ const cell = (values: number[] | undefined) =>
     : `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
 const ratio = (a: number[] | undefined, b: number[] | undefined, higher: boolean) => {
   if (!a?.length || !b?.length) return "–";
+  if (median(a) === 0 || median(b) === 0) return "–";
   const r = higher ? median(a) / median(b) : median(b) / median(a);
   return `${r.toFixed(2)}×`;
 };
 
 let table = `| scenario | metric | ${
   servers.map((s) => s.label).join(" | ")
-} | Duplex ÷ Deno native | Duplex ÷ raw TCP |\n`;
-table += `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|\n`;
+} | Duplex ÷ Deno native | Duplex ÷ Bun | Duplex ÷ raw TCP |\n`;
+table += `|---|---|${servers.map(() => "---:").join("|")}|---:|---:|---:|\n`;
 for (const scenario of scenarios) {
   for (const metric of scenario.metrics) {
     const row = results.get(scenario.name)?.get(metric.label);
     if (row === undefined) continue;
     const duplex = row.get("duplex");
-    table += `| ${scenario.name} | ${metric.label}${metric.higher ? "" : " (lower is better)"} | ${
-      servers.map((s) => cell(row.get(s.name))).join(" | ")
-    } | ${ratio(duplex, row.get("deno_native"), metric.higher)} | ${
+    table += `| ${scenario.name} | ${metric.label}${
+      metric.higher || metric.label.includes("lower is better") ? "" : " (lower is better)"
+    } | ${servers.map((s) => cell(row.get(s.name))).join(" | ")} | ${
+      ratio(duplex, row.get("deno_native"), metric.higher)
+    } | ${ratio(duplex, row.get("bun"), metric.higher)} | ${
       ratio(duplex, row.get("tcp"), metric.higher)
     } |\n`;
   }

@@ -1,13 +1,14 @@
 // Copyright 2026 the Duplex authors. MIT license.
-// Benchmark peer: Duplex's serve(). `/` echoes; `/broadcast` joins a hub
-// that sends every message to every member. Prints "ready PORT".
+// Benchmark peer: Duplex's serve(). `/` echoes with the pull-based loop of
+// examples/echo_server.ts (what the docs teach); `/broadcast` joins a hub
+// with default options that sends every message to every member (the chat
+// scenario). Prints "ready PORT".
 import { Hub, serve, upgradeWebSocket } from "../../mod.ts";
 
 // DUPLEX_COMPRESSION: the compression option as JSON (bench/compression.ts); default off.
 const compression = JSON.parse(Deno.env.get("DUPLEX_COMPRESSION") ?? "null") ?? undefined;
 const hub = new Hub({
   pingInterval: 0,
-  maxBackpressure: 64 * 1024 * 1024,
   ...(compression !== undefined ? { compression } : {}),
 });
 hub.on("message", (_connection, message) => hub.broadcast(message));
@@ -21,9 +22,11 @@ serve(
       idleTimeout: 0,
       ...(compression !== undefined ? { compression } : {}),
     });
-    // Push delivery: each message is echoed as it is decoded, and the replies
-    // to one read go out together in the next write.
-    connection.listen({ message: (message) => connection.send(message) });
+    (async () => {
+      for await (const message of connection) await connection.send(message);
+    })().catch(() => {
+      // A connection that failed is closed already, with its close code sent.
+    });
     return response;
   },
 );
