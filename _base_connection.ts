@@ -124,6 +124,12 @@ export abstract class BaseConnection implements WebSocketConnection {
   /** Called when queued messages have been consumed, so a paused reader may go on. */
   protected onDrained(): void {}
 
+  /**
+   * Called when the application waits for a message and none is queued: it
+   * has taken everything, so replies it made meanwhile may go out.
+   */
+  protected onWaiting(): void {}
+
   listen(listener: ConnectionListener): void {
     this.listener = listener;
     if (listener.message !== undefined) {
@@ -173,18 +179,22 @@ export abstract class BaseConnection implements WebSocketConnection {
     }
     signal?.addEventListener("abort", onAbort, { once: true });
     this.onDrained();
+    this.onWaiting();
     return handled(promise);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     const next = (): Promise<IteratorResult<Message>> =>
-      this.receive().then(
-        (value) => ({ value, done: false }),
-        (error) => {
-          if (error instanceof ClosedError) return { value: undefined, done: true };
-          throw error;
-        },
-      );
+      // A queued message is handed over without a receive() promise to chain on.
+      this.hasQueued()
+        ? Promise.resolve({ value: this.#dequeue(), done: false })
+        : this.receive().then(
+          (value) => ({ value, done: false }),
+          (error) => {
+            if (error instanceof ClosedError) return { value: undefined, done: true };
+            throw error;
+          },
+        );
     return { next, return: () => Promise.resolve({ value: undefined, done: true }) };
   }
 

@@ -181,6 +181,8 @@ export class SocketConnection extends BaseConnection {
   #batch: PromiseWithResolvers<void> | null = null;
   #sending: PromiseWithResolvers<void> | null = null;
   #flushQueued = false;
+  // Replies held while a pull consumer works through queued messages (see #queued).
+  #flushDeferred = false;
   #writing = false;
   // The open message writer, and the sends that wait for its message to end.
   #writer: MessageWriter | null = null;
@@ -211,6 +213,18 @@ export class SocketConnection extends BaseConnection {
   // goes out before the read after it is started.
   static #toRead: SocketConnection[] = [];
   static #spareReaders: SocketConnection[] = [];
+
+  // Connections holding replies for a pull consumer, and the one timer that
+  // lets them go should a consumer stop mid-queue (waiting on something else).
+  static #deferred: SocketConnection[] = [];
+  static #deferredTimer: ReturnType<typeof setTimeout> | undefined;
+
+  static #releaseDeferred(): void {
+    SocketConnection.#deferredTimer = undefined;
+    const connections = SocketConnection.#deferred;
+    SocketConnection.#deferred = [];
+    for (let i = 0; i < connections.length; i++) connections[i]!.#releaseFlush();
+  }
 
   static #flushAll(): void {
     const connections = SocketConnection.#toFlush;
@@ -389,7 +403,7 @@ export class SocketConnection extends BaseConnection {
     if (typeof data === "string") protocol.sendText(data, flags);
     else if (data instanceof PreparedMessage) protocol.sendPrepared(data);
     else protocol.sendBinary(viewOf(data), flags);
-    return this.#queued();
+    return this.#queued(true);
   }
 
   sendPrepared(message: PreparedMessage): Promise<void> {
@@ -399,7 +413,7 @@ export class SocketConnection extends BaseConnection {
     const protocol = this.#openProtocol();
     if (protocol === null) return rejected(this.#notOpen("send"));
     protocol.sendPrepared(message);
-    return this.#queued();
+    return this.#queued(true);
   }
 
   writer(options: MessageWriterOptions = {}): MessageWriter {
@@ -612,6 +626,10 @@ export class SocketConnection extends BaseConnection {
       return;
     }
     this.#abort(reason);
+  }
+
+  protected override onWaiting(): void {
+    if (this.#flushDeferred) this.#releaseFlush();
   }
 
   protected override onDrained(): void {
@@ -928,9 +946,33 @@ export class SocketConnection extends BaseConnection {
     }
   }
 
-  /** Notes that frames were queued; returns the promise `send()` hands out. */
-  #queued(): Promise<void> {
+  /**
+   * Notes that frames were queued; returns the promise `send()` hands out.
+   *
+   * They are written in a microtask, with whatever else this turn queues.
+   * A reply (`mayDefer`) made while a pull consumer (`for await`,
+   * `receive()`) still has messages queued waits instead until it has taken
+   * them all: its next send with none left, or its next wait for a message,
+   * lets every reply go in one write. Without this, `for await (const m of
+   * connection) await connection.send(m)` wrote once per message, because
+   * the flush's microtask runs before the loop's next turn. The wait ends at
+   * once past `highWaterMark`, and after one macrotask if the consumer stops
+   * mid-queue to wait on something else.
+   */
+  #queued(mayDefer = false): Promise<void> {
     if (!this.#flushQueued && !this.#writing) {
+      if (
+        mayDefer && this.hasQueued() && this.listener.message === undefined &&
+        this.bufferedAmount <= this.#limits.highWaterMark
+      ) {
+        if (!this.#flushDeferred) {
+          this.#flushDeferred = true;
+          SocketConnection.#deferred.push(this);
+          SocketConnection.#deferredTimer ??= setTimeout(SocketConnection.#releaseDeferred, 0);
+        }
+        return RESOLVED;
+      }
+      this.#flushDeferred = false;
       this.#flushQueued = true;
       const toFlush = SocketConnection.#toFlush;
       if (toFlush.length === 0) queueMicrotask(SocketConnection.#flushAll);
@@ -938,6 +980,13 @@ export class SocketConnection extends BaseConnection {
     }
     if (this.bufferedAmount <= this.#limits.highWaterMark) return RESOLVED;
     return (this.#batch ??= handledResolvers()).promise;
+  }
+
+  /** Writes the replies held for a pull consumer (see #queued). */
+  #releaseFlush(): void {
+    if (!this.#flushDeferred) return;
+    this.#flushDeferred = false;
+    if (this.result === null) this.#queued();
   }
 
   /** The write loop: everything queued so far, in as few writes as the encoder allows. */
