@@ -76,6 +76,10 @@ const DIRECT_READ_MIN = 64 * 1024;
 const RECEIVE_SLICE = 4 * 1024;
 // Events from one slice that mean small frames: keep slicing.
 const MANY_EVENTS = 32;
+// The longest a turn of the event loop spends decoding what connections
+// read, in milliseconds: past it, the rest waits for the next turn (see
+// #receive). Writes, timers and other connections' reads go meanwhile.
+const TURN_BUDGET = 10;
 
 const EMPTY = new Uint8Array(0);
 const WHOLE = Object.freeze({ fin: true });
@@ -176,6 +180,8 @@ export class SocketConnection extends BaseConnection {
   #readLevel = 0;
   #fitBelow = 0;
   #paused = false;
+  // Read bytes not decoded yet: this turn's budget ran out (see #receive).
+  #pendingInput: Uint8Array | null = null;
 
   // Sending: the promise for bytes queued but not yet taken, and the bytes being written.
   #batch: PromiseWithResolvers<void> | null = null;
@@ -189,6 +195,7 @@ export class SocketConnection extends BaseConnection {
   #held: (() => void)[] = [];
   #heldBytes = 0;
   #inFlight = 0;
+  #written = 0;
   #onEnd: ((connection: SocketConnection) => void) | null = null;
 
   // Closing.
@@ -218,6 +225,35 @@ export class SocketConnection extends BaseConnection {
   // lets them go should a consumer stop mid-queue (waiting on something else).
   static #deferred: SocketConnection[] = [];
   static #deferredTimer: ReturnType<typeof setTimeout> | undefined;
+
+  // Input left for the next turn (see #receive), and when this turn began
+  // decoding (-1 between turns).
+  static #stalled: SocketConnection[] = [];
+  static #resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  static #turnStart = -1;
+
+  static #endTurn(): void {
+    SocketConnection.#turnStart = -1;
+  }
+
+  /** Whether this turn has spent its decoding budget; the first call starts the turn's clock. */
+  static #overBudget(): boolean {
+    const now = performance.now();
+    if (SocketConnection.#turnStart < 0) {
+      SocketConnection.#turnStart = now;
+      // Queued behind every read completion of this turn: it runs once they have.
+      queueMicrotask(SocketConnection.#endTurn);
+      return false;
+    }
+    return now - SocketConnection.#turnStart > TURN_BUDGET;
+  }
+
+  static #resume(): void {
+    SocketConnection.#resumeTimer = undefined;
+    const connections = SocketConnection.#stalled;
+    SocketConnection.#stalled = [];
+    for (let i = 0; i < connections.length; i++) connections[i]!.#resumeInput();
+  }
 
   static #releaseDeferred(): void {
     SocketConnection.#deferredTimer = undefined;
@@ -294,6 +330,11 @@ export class SocketConnection extends BaseConnection {
 
   get bufferedAmount(): number {
     return (this.#protocol?.bufferedAmount ?? 0) + this.#inFlight + this.#heldBytes;
+  }
+
+  /** Bytes handed to the transport so far: how the hub tells a slow peer from a stalled one. */
+  get bytesWritten(): number {
+    return this.#written;
   }
 
   /**
@@ -669,15 +710,15 @@ export class SocketConnection extends BaseConnection {
 
   /** Starts reading: `leftover` holds what came in with the handshake, the first frames. */
   #startReading(leftover: Uint8Array): void {
+    this.#readBuffer = new Uint8Array(READ_SIZES[0]!);
     if (leftover.length > 0) {
       try {
-        this.#receive(leftover);
+        if (!this.#receive(leftover)) return;
       } catch (error) {
         this.#onReadError(error);
         return;
       }
     }
-    this.#readBuffer = new Uint8Array(READ_SIZES[0]!);
     this.#read();
   }
 
@@ -730,17 +771,36 @@ export class SocketConnection extends BaseConnection {
         this.#handleEvents(this.#protocol!, this.#protocol!.receiveWritten(result));
       } else {
         const buffer = this.#readBuffer!;
-        this.#receive(buffer.subarray(0, result));
         this.#resizeReadBuffer(result, buffer.length);
+        // The rest waits for the next turn: read again once it is decoded.
+        if (!this.#receive(buffer.subarray(0, result))) return;
       }
     } catch (error) {
       this.#onReadError(error);
       return;
     }
-    // Replies to what was just read are about to be written: read after that.
+    this.#readNext();
+  };
+
+  /** Reads on; replies to what was just read are about to be written: after that. */
+  #readNext(): void {
     if (this.#flushQueued) SocketConnection.#toRead.push(this);
     else this.#read();
-  };
+  }
+
+  /** Decodes what waited for this turn, then reads on. */
+  #resumeInput(): void {
+    const bytes = this.#pendingInput;
+    this.#pendingInput = null;
+    if (bytes === null || this.result !== null) return;
+    try {
+      if (!this.#receive(bytes)) return;
+    } catch (error) {
+      this.#onReadError(error);
+      return;
+    }
+    this.#readNext();
+  }
 
   #onReadError(error: unknown): void {
     this.#readBuffer = null;
@@ -765,11 +825,24 @@ export class SocketConnection extends BaseConnection {
     }
   }
 
-  #receive(bytes: Uint8Array): void {
+  /**
+   * Decodes what was read and handles its events. Returns `false` if this
+   * turn of the event loop has spent its decoding budget first: the rest is
+   * kept, and decoded in a later turn, before this connection reads again.
+   * A burst to a hub (every client's read, each message broadcast to every
+   * client) is then handled a budget at a time, with writes, timers and the
+   * other connections' turns in between, rather than in one turn that holds
+   * every reply unwritten and starves everything else.
+   */
+  #receive(bytes: Uint8Array): boolean {
+    if (SocketConnection.#overBudget()) {
+      this.#stash(bytes);
+      return false;
+    }
     const protocol = this.#protocol!;
     if (bytes.length <= RECEIVE_SLICE) {
       this.#handleEvents(protocol, protocol.receive(bytes));
-      return;
+      return true;
     }
     // A large read of small frames is decoded in slices, each one's events
     // handled before the next is decoded: a 256 KiB read of empty pings
@@ -780,11 +853,23 @@ export class SocketConnection extends BaseConnection {
     let at = 0;
     let size = RECEIVE_SLICE;
     while (at < bytes.length && this.result === null) {
+      if (at > 0 && SocketConnection.#overBudget()) {
+        this.#stash(bytes.subarray(at));
+        return false;
+      }
       const events = protocol.receive(bytes.subarray(at, at + size));
       at += size;
       if (events.length < MANY_EVENTS) size = bytes.length;
       this.#handleEvents(protocol, events);
     }
+    return true;
+  }
+
+  /** Keeps `bytes` for a later turn (see #receive). */
+  #stash(bytes: Uint8Array): void {
+    this.#pendingInput = bytes;
+    SocketConnection.#stalled.push(this);
+    SocketConnection.#resumeTimer ??= setTimeout(SocketConnection.#resume, 0);
   }
 
   #handleEvents(protocol: Protocol, events: ProtocolEvent[]): void {
@@ -1016,6 +1101,7 @@ export class SocketConnection extends BaseConnection {
           // One await in the common case; the loop only for a partial write.
           const written = await conn.write(chunk);
           if (written < chunk.length) await writeAll(conn, chunk.subarray(written));
+          this.#written += chunk.length;
         }
         this.#inFlight = 0;
         this.#sending = null;

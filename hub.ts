@@ -5,10 +5,13 @@
  * explicit policy for slow consumers, with figures for logs and metrics.
  *
  * - Broadcast frames a message once and writes the same bytes to every
- *   peer; a peer whose unsent bytes stay over `maxBackpressure` for
- *   `backpressureGrace` is closed (1008) or skipped and counted, by
- *   policy, so one slow consumer neither grows server memory without bound
- *   nor slows the others, and a burst to a reading peer is not mistaken for
+ *   peer: a turn's broadcasts are framed one after the other into one
+ *   buffer, and each peer writes its run of them from there, so a burst to
+ *   a thousand peers is held once, not a thousand times. A peer whose
+ *   unsent bytes stay over `maxBackpressure` for `backpressureGrace`
+ *   without taking any is closed (1008) or skipped and counted, by policy,
+ *   so one slow consumer neither grows server memory without bound nor
+ *   slows the others, and a burst to a reading peer is not mistaken for
  *   one.
  * - With `compression`, a broadcast is also compressed once (permessage-deflate)
  *   for every peer that negotiated it.
@@ -62,6 +65,8 @@ import { rejectionResponse } from "./_server.ts";
 import { viewOf } from "./_util.ts";
 import { SocketConnection } from "./_socket.ts";
 import { SYSTEM_CLOCK } from "./_clock.ts";
+import { FrameArena } from "./codec/_arena.ts";
+import { placeInArena } from "./codec/prepared.ts";
 import type { Backplane, BackplaneReceiver, BackplaneStats } from "./backplane.ts";
 import {
   ALL_CHANNEL,
@@ -89,15 +94,16 @@ export interface HubOptions<T> extends Omit<UpgradeOptions, "keepalive" | "idleT
    * Unsent bytes a peer may hold for `backpressureGrace` before the
    * backpressure policy applies. A burst queued in one turn of the event
    * loop has not been written yet: over this mark, the peer is given the
-   * grace period to take it, and is judged by what is still unsent then.
-   * Past 16 times this mark, the policy applies at once, so that memory
-   * stays bounded meanwhile. Default 1 MiB.
+   * grace period to take it, and is judged by what is still unsent then,
+   * and by whether it took any of it meanwhile (a peer that did is given
+   * another period). Past 16 times this mark, the policy applies at once,
+   * so that memory stays bounded meanwhile. Default 1 MiB.
    */
   maxBackpressure?: number;
   /**
    * How long, in milliseconds, a peer may stay over `maxBackpressure`
-   * before the policy applies. `0` applies it as soon as a send finds the
-   * peer over the mark. Default 1,000.
+   * without taking any of its bytes before the policy applies. `0` applies
+   * it as soon as a send finds the peer over the mark. Default 1,000.
    */
   backpressureGrace?: number;
   /**
@@ -377,6 +383,8 @@ interface MemberState {
   closeAs?: { code: number; reason: string };
   /** The grace timer, while the peer is over maxBackpressure. */
   slowTimer?: unknown;
+  /** How far the peer had read when the grace period started (see progressOf). */
+  slowMark?: number;
   /** Whether it stayed over past the grace: the "drop" policy skips it. */
   dropping?: boolean;
 }
@@ -387,6 +395,17 @@ const memberStates = new WeakMap<HubConnection<any>, MemberState>();
 // Over this many times maxBackpressure, the policy applies without a grace
 // period: the bound on what a peer can hold meanwhile.
 const HARD_LIMIT = 16;
+
+/**
+ * A number that grows as the peer takes bytes: what Duplex's socket has
+ * written, or (on Deno's native socket, which does not say) the opposite of
+ * what is still buffered.
+ */
+function progressOf(connection: WebSocketConnection): number {
+  return connection instanceof SocketConnection
+    ? connection.bytesWritten
+    : -connection.bufferedAmount;
+}
 
 // Shared by every connection in no room, never modified: an idle member
 // should not cost a Set of its own.
@@ -436,6 +455,7 @@ export class Hub<T = Record<string, never>> {
   readonly #node: Uint8Array = newNodeId();
   #backplaneStats = { received: 0, malformed: 0, subscriptions: 0 };
   #closing = false;
+  readonly #arena = new FrameArena();
 
   /**
    * Creates a hub.
@@ -643,9 +663,15 @@ export class Hub<T = Record<string, never>> {
     const except = typeof options.except === "string" ? options.except : options.except?.id;
     // Framed once for every peer, and compressed once for every peer with
     // the same permessage-deflate settings.
-    const message = data instanceof PreparedMessage ? data : new PreparedMessage(
-      typeof data === "string" ? data : viewOf(data),
-      options.compress === undefined ? {} : { compress: options.compress },
+    // Hub-made messages are framed into the hub's arena, one after the
+    // other: a peer's run of broadcasts is then written from there by
+    // reference, one copy for every peer (FrameEncoder.encodeRaw).
+    const message = data instanceof PreparedMessage ? data : placeInArena(
+      new PreparedMessage(
+        typeof data === "string" ? data : viewOf(data),
+        options.compress === undefined ? {} : { compress: options.compress },
+      ),
+      this.#arena,
     );
     // Published first: what this node's peers get synchronously, the other
     // nodes' get as soon as their link carries it.
@@ -684,7 +710,9 @@ export class Hub<T = Record<string, never>> {
       return;
     }
     this.#backplaneStats.received++;
-    if (targets !== undefined) this.#broadcastLocal(targets, message, undefined);
+    if (targets !== undefined) {
+      this.#broadcastLocal(targets, placeInArena(message, this.#arena), undefined);
+    }
   }
 
   #subscribe(channel: string): void {
@@ -783,17 +811,31 @@ export class Hub<T = Record<string, never>> {
       this.#applyPolicy(target, state);
       return false;
     }
-    state.slowTimer ??= this.#clock.setTimeout(() => this.#judge(target, state), this.#grace);
+    if (state.slowTimer === undefined) {
+      state.slowMark = progressOf(target.connection);
+      state.slowTimer = this.#clock.setTimeout(() => this.#judge(target, state), this.#grace);
+    }
     return true;
   }
 
-  /** At the end of the grace period: still over the mark is slow. */
+  /**
+   * At the end of the grace period: still over the mark, and nothing taken
+   * meanwhile, is slow. A peer that took some is given another period: a
+   * burst to many peers can take longer than one to drain, and the hard
+   * limit bounds what a peer that reads too slowly can hold.
+   */
   #judge(target: HubConnection<T>, state: MemberState): void {
     state.slowTimer = undefined;
     const connection = target.connection;
     if (connection.readyState !== ReadyState.OPEN) return;
     if (connection.bufferedAmount <= this.#maxBackpressure) {
       state.dropping = false;
+      return;
+    }
+    const progress = progressOf(connection);
+    if (!state.dropping && progress > state.slowMark!) {
+      state.slowMark = progress;
+      state.slowTimer = this.#clock.setTimeout(() => this.#judge(target, state), this.#grace);
       return;
     }
     this.#applyPolicy(target, state);

@@ -237,6 +237,11 @@ const COPY_LIMIT = 256 * 1024;
 // Pre-encoded frames (a broadcast shared by many connections) are copied only
 // when small; larger ones are shared by reference.
 const RAW_COPY_LIMIT = SMALL_BUFFER - 14;
+// Pre-encoded frames that lie one after the other in one buffer (a
+// FrameArena's: a hub's broadcasts of one turn) are written from it by
+// reference once they add up to more than this; fewer bytes are copied, so
+// that a lone broadcast among other frames does not cost a write of its own.
+const SHARED_COPY_LIMIT = SMALL_BUFFER;
 const tinyPool: Uint8Array[] = [];
 const smallPool: Uint8Array[] = [];
 const largePool: Uint8Array[] = [];
@@ -293,6 +298,10 @@ export class FrameEncoder {
   #inFlight: Uint8Array[] | null = null;
   // The array returned by the previous take(), reused for the next batch.
   #spare: Uint8Array[] | null = null;
+  // Pre-encoded frames not yet copied or referenced: the first, and where
+  // the run of frames adjacent to it in its buffer ends (see encodeRaw).
+  #run: Uint8Array | null = null;
+  #runEnd = 0;
 
   /**
    * Creates an encoder.
@@ -317,6 +326,7 @@ export class FrameEncoder {
    * @param flags `fin` (default `true`) and `rsv1` (default `false`).
    */
   encode(opcode: Opcode, payload: Uint8Array, flags: FrameFlags = FINAL): void {
+    if (this.#run !== null) this.#endRun();
     const masked = this.#masked;
     const length = payload.length;
     const size = headerLength(length, masked) + length;
@@ -358,6 +368,7 @@ export class FrameEncoder {
    * @param flags `fin` (default `true`) and `rsv1` (default `false`).
    */
   encodeText(opcode: Opcode, text: string, flags: FrameFlags = FINAL): void {
+    if (this.#run !== null) this.#endRun();
     const maxBytes = text.length * 3;
     const fin = flags.fin ?? true;
     const rsv = flags.rsv1 ? 0x40 : 0;
@@ -394,13 +405,44 @@ export class FrameEncoder {
   /**
    * Appends bytes that are already one or more complete frames, such as a
    * broadcast framed once for many connections. They are referenced, not
-   * copied, when large.
+   * copied, when large; so are small frames that lie one after the other in
+   * the same buffer (a hub's broadcasts, framed into one arena), once their
+   * run adds up to more than 16 KiB: a thousand peers then share one copy of
+   * a burst instead of holding one each.
    *
-   * @param frames The encoded frames; not modified.
+   * @param frames The encoded frames; not modified, and referenced until
+   * written.
    */
   encodeRaw(frames: Uint8Array): void {
     const length = frames.length;
+    this.#pendingBytes += length;
+    const run = this.#run;
+    if (run !== null) {
+      // byteOffset first: reading .buffer of a small array can cost an allocation.
+      if (frames.byteOffset === this.#runEnd && frames.buffer === run.buffer) {
+        this.#runEnd += length;
+        return;
+      }
+      this.#endRun();
+    }
     if (length <= RAW_COPY_LIMIT) {
+      // Held back: the frames that follow may lie right after it.
+      this.#run = frames;
+      this.#runEnd = frames.byteOffset + length;
+    } else {
+      this.#seal();
+      (this.#chunks ??= []).push(frames);
+    }
+  }
+
+  /** Copies or references the run of pre-encoded frames held back by encodeRaw. */
+  #endRun(): void {
+    const first = this.#run!;
+    this.#run = null;
+    const start = first.byteOffset;
+    const length = this.#runEnd - start;
+    const frames = length === first.length ? first : new Uint8Array(first.buffer, start, length);
+    if (length <= SHARED_COPY_LIMIT) {
       const at = this.#reserve(length);
       this.#buffer!.set(frames, at);
       this.#end = at + length;
@@ -408,7 +450,6 @@ export class FrameEncoder {
       this.#seal();
       (this.#chunks ??= []).push(frames);
     }
-    this.#pendingBytes += length;
   }
 
   /**
@@ -419,6 +460,7 @@ export class FrameEncoder {
    * @returns The chunks to write, valid until the next call.
    */
   take(): Uint8Array[] {
+    if (this.#run !== null) this.#endRun();
     this.#seal();
     // The previous batch has been written: its buffers go back to the pool.
     const written = this.#inFlight;
@@ -462,11 +504,13 @@ export class FrameEncoder {
     this.#buffer = null;
     this.#start = 0;
     this.#end = 0;
+    this.#run = null;
     if (this.#chunks !== null) this.#chunks.length = 0;
     this.#pendingBytes = 0;
   }
 
   #encodeOwned(opcode: Opcode, payload: Uint8Array, fin: boolean, rsv: number): void {
+    if (this.#run !== null) this.#endRun();
     const length = payload.length;
     const header = new Uint8Array(14);
     const size = writeHeader(header, 0, opcode, length, fin, rsv, true);

@@ -17,6 +17,10 @@ import { DEFAULT_COMPRESSION_THRESHOLD } from "./deflate.ts";
 import { encodeFrame, Opcode } from "./frame.ts";
 import type { Message, ProtocolCompression } from "./protocol.ts";
 import { encodeUtf8 } from "./utf8.ts";
+import type { FrameArena } from "./_arena.ts";
+
+// Set in PreparedMessage's static block: the one way in to its plain frame.
+let placeFrame: (message: PreparedMessage, arena: FrameArena) => void;
 
 /** Options for {@linkcode prepareMessage} and {@linkcode PreparedMessage}. */
 export interface PrepareOptions {
@@ -75,6 +79,12 @@ export class PreparedMessage {
     this.payload = typeof data === "string" ? encodeUtf8(data) : data;
     this.data = options.binary === true ? this.payload : data;
     this.compress = options.compress;
+  }
+
+  static {
+    placeFrame = (message, arena) => {
+      message.#frame ??= arena.frame(message.opcode, message.payload);
+    };
   }
 
   /** The opcode of its frame. */
@@ -144,4 +154,18 @@ export class PreparedMessage {
  */
 export function prepareMessage(data: Message, options: PrepareOptions = {}): PreparedMessage {
   return new PreparedMessage(data, options);
+}
+
+/**
+ * Internal (not exported by `codec/mod.ts`): frames `message`'s plain frame
+ * into `arena`, next to the frames placed there before it, so that peers
+ * reference a run of broadcasts instead of copying each one.
+ *
+ * @param message A message whose frame is not made yet.
+ * @param arena The arena.
+ * @returns The message.
+ */
+export function placeInArena(message: PreparedMessage, arena: FrameArena): PreparedMessage {
+  placeFrame(message, arena);
+  return message;
 }

@@ -1180,3 +1180,51 @@ Deno.test("broadcast compresses once for the peers without context takeover, and
   for (const message of [big, "tiny", big, big]) assert.equal(await client.receive(), message);
   await finish(hub, server, [client], [a, a2, limited, t, t2, plain]);
 });
+
+Deno.test("a burst from every client to every client is delivered whole, and no reading peer is cut off", async () => {
+  // An aggressive policy: 16 KiB and 100 ms. The whole burst is 512,000
+  // deliveries, which takes longer than the grace period to handle; every
+  // client reads all the while, so none is a slow consumer.
+  const hub = new Hub({ pingInterval: 0, maxBackpressure: 16 * 1024, backpressureGrace: 100 });
+  hub.on("message", (_connection, message) => hub.broadcast(message));
+  const errors: Error[] = [];
+  hub.on("error", (_connection, error) => errors.push(error));
+  const { server, port } = start(hub);
+  const clients = 16;
+  const messages = 2_000;
+  const payload = encoder.encode("a chat line of some thirty bytes");
+  const sent = encodeFrame(Opcode.Text, payload, { mask: new Uint8Array([1, 2, 3, 4]) });
+  const echo = encodeFrame(Opcode.Text, payload);
+  const burst = new Uint8Array(sent.length * messages);
+  for (let i = 0; i < messages; i++) burst.set(sent, i * sent.length);
+  const conns = await Promise.all(Array.from({ length: clients }, () => openRaw(HOST, port)));
+  try {
+    while (hub.size < clients) await new Promise((resolve) => setTimeout(resolve, 5));
+    const expected = echo.length * messages * clients;
+    await Promise.all(conns.map(async (conn) => {
+      const reading = (async () => {
+        const buffer = new Uint8Array(64 * 1024);
+        let received = 0;
+        while (received < expected) {
+          const n = await conn.read(buffer);
+          assert.notEqual(n, null, `the hub closed a connection after ${received} bytes`);
+          for (let i = 0; i < n!; i++) {
+            const at = (received + i) % echo.length;
+            if (buffer[i] !== echo[at]) {
+              throw new Error(`byte ${at} of a frame is ${buffer[i]}, not ${echo[at]}`);
+            }
+          }
+          received += n!;
+        }
+      })();
+      await conn.write(burst);
+      await reading;
+    }));
+    assert.deepEqual(errors, []);
+    assert.equal(hub.size, clients);
+  } finally {
+    for (const conn of conns) conn.close();
+    await hub.close();
+    await server.shutdown();
+  }
+});

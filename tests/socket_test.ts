@@ -138,3 +138,44 @@ Deno.test("socket: replies held for a pull consumer go out at once past highWate
   client.close();
   await server.closed;
 });
+
+Deno.test("socket: reads that arrive together are decoded a turn's budget at a time, timers in between", async () => {
+  const pairs = await Promise.all(Array.from({ length: 16 }, () => open()));
+  const handled: string[][] = pairs.map(() => []);
+  let total = 0;
+  pairs.forEach(({ server }, i) => {
+    server.listen({
+      message: (message) => {
+        handled[i]!.push(message as string);
+        total++;
+      },
+    });
+  });
+  const texts = Array.from({ length: 10 }, (_, i) => `message ${i}`);
+  // A clock on which every look costs 20 ms: each turn decodes one read and
+  // leaves the others for later turns.
+  const realNow = performance.now;
+  let fake = 0;
+  performance.now = () => fake += 20;
+  let handledWhenTimerRan = -1;
+  try {
+    setTimeout(() => handledWhenTimerRan = total, 0);
+    // Every read completes in the same turn.
+    await Promise.all(pairs.map(({ client }) => client.write(burst(texts))));
+    for (let i = 0; i < 1000 && total < 16 * texts.length; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  } finally {
+    performance.now = realNow;
+  }
+  assert.equal(total, 16 * texts.length);
+  assert.ok(
+    handledWhenTimerRan >= 0 && handledWhenTimerRan < 16 * texts.length,
+    `a timer ran between the reads (after ${handledWhenTimerRan} messages)`,
+  );
+  for (const messages of handled) assert.deepEqual(messages, texts);
+  for (const { server, client } of pairs) {
+    client.close();
+    await server.closed;
+  }
+});
