@@ -34,10 +34,22 @@ export function callSafely<A>(
   }
 }
 
+/**
+ * A `receive()` or an iterator's `next()` waiting for a message: the
+ * promise's own resolvers, and only what else it needs. An idle connection
+ * in a `for await` loop holds one of these and little more.
+ */
 interface Waiter {
-  resolve: (message: Message) => void;
+  resolve: (value: unknown) => void;
   reject: (error: Error) => void;
+  /** An iterator's `next()`: it resolves with an iterator result, and ends with `done`. */
+  iterator?: boolean;
+  /** Stops a timeout or an abort listener (receive() with options). */
+  cleanup?: () => void;
 }
+
+const DONE: IteratorResult<Message> = Object.freeze({ value: undefined, done: true });
+const NO_LISTENER: ConnectionListener = Object.freeze({});
 
 /**
  * What every {@linkcode WebSocketConnection} shares, whatever carries its
@@ -65,8 +77,8 @@ export abstract class BaseConnection implements WebSocketConnection {
     return SYSTEM_CLOCK;
   }
 
-  /** The callbacks set with `listen()`. */
-  protected listener: ConnectionListener = {};
+  /** The callbacks set with `listen()`; one shared empty object until then. */
+  protected listener: ConnectionListener = NO_LISTENER;
 
   #openState: "connecting" | "open" | Error = "connecting";
   #result: ConnectionCloseInfo | null = null;
@@ -142,60 +154,70 @@ export abstract class BaseConnection implements WebSocketConnection {
   receive(options: ReceiveOptions = {}): Promise<Message> {
     if (this.hasQueued()) return Promise.resolve(this.#dequeue());
     if (this.#result !== null) return rejected(this.endError());
-    if (this.listener.message !== undefined) {
-      return rejected(
-        new TypeError("Cannot receive: messages go to the listener set with listen()"),
-      );
-    }
+    const refused = this.#refuseWait("receive");
+    if (refused !== null) return rejected(refused);
     const { signal, timeout } = options;
     if (signal?.aborted) return rejected(signal.reason);
-    const { promise, resolve, reject } = Promise.withResolvers<Message>();
+    const resolvers = Promise.withResolvers<Message>();
+    const waiter = resolvers as unknown as Waiter;
+    if (signal !== undefined || timeout !== undefined) this.#bound(waiter, signal, timeout);
+    this.#wait(waiter);
+    return handled(resolvers.promise);
+  }
+
+  /** Ends a waiter early: a timeout or an abort. */
+  #bound(waiter: Waiter, signal: AbortSignal | undefined, timeout: number | undefined): void {
     let timer: unknown;
     const clock = this.clock;
-    const onAbort = () => settle(undefined, signal!.reason);
-    const settle = (message: Message | undefined, error?: Error) => {
-      const index = waiters.indexOf(waiter);
-      if (index >= 0) waiters.splice(index, 1);
+    const fail = (error: Error) => {
+      this.#more.remove(waiter);
+      waiter.cleanup!();
+      waiter.reject(error);
+    };
+    const onAbort = () => fail(signal!.reason);
+    waiter.cleanup = () => {
       if (timer !== undefined) clock.clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      if (error !== undefined) reject(error);
-      else resolve(message!);
     };
-    const waiter: Waiter = {
-      resolve: (message) => settle(message),
-      reject: (error) => settle(undefined, error),
-    };
-    const waiters = this.#more.waiters;
-    waiters.push(waiter);
     if (timeout !== undefined) {
       timer = clock.setTimeout(
-        () =>
-          settle(
-            undefined,
-            new TimeoutError("RECEIVE_TIMEOUT", `No message arrived within ${timeout} ms`),
-          ),
+        () => fail(new TimeoutError("RECEIVE_TIMEOUT", `No message arrived within ${timeout} ms`)),
         timeout,
       );
     }
     signal?.addEventListener("abort", onAbort, { once: true });
+  }
+
+  #refuseWait(what: string): Error | null {
+    return this.listener.message === undefined
+      ? null
+      : new TypeError(`Cannot ${what}: messages go to the listener set with listen()`);
+  }
+
+  #wait(waiter: Waiter): void {
+    this.#more.add(waiter);
     this.onDrained();
     this.onWaiting();
-    return handled(promise);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    const next = (): Promise<IteratorResult<Message>> =>
-      // A queued message is handed over without a receive() promise to chain on.
-      this.hasQueued()
-        ? Promise.resolve({ value: this.#dequeue(), done: false })
-        : this.receive().then(
-          (value) => ({ value, done: false }),
-          (error) => {
-            if (error instanceof ClosedError) return { value: undefined, done: true };
-            throw error;
-          },
-        );
-    return { next, return: () => Promise.resolve({ value: undefined, done: true }) };
+    const next = (): Promise<IteratorResult<Message>> => {
+      // A queued message is handed over at once; otherwise one promise
+      // waits, resolved with the iterator result itself (no chain of them).
+      if (this.hasQueued()) return Promise.resolve({ value: this.#dequeue(), done: false });
+      if (this.#result !== null) {
+        const ended = this.endError();
+        return ended instanceof ClosedError ? Promise.resolve(DONE) : Promise.reject(ended);
+      }
+      const refused = this.#refuseWait("iterate");
+      if (refused !== null) return Promise.reject(refused);
+      const resolvers = Promise.withResolvers<IteratorResult<Message>>();
+      const waiter = resolvers as unknown as Waiter;
+      waiter.iterator = true;
+      this.#wait(waiter);
+      return resolvers.promise;
+    };
+    return { next, return: () => Promise.resolve(DONE) };
   }
 
   get readable(): ReadableStream<Message> {
@@ -235,9 +257,10 @@ export abstract class BaseConnection implements WebSocketConnection {
       return;
     }
     const extras = this.#more;
-    const waiters = extras.waiters;
-    if (waiters.length > 0 && !this.hasQueued()) {
-      waiters[0]!.resolve(message);
+    if (extras.waiter !== null && !this.hasQueued()) {
+      const waiter = extras.take()!;
+      waiter.cleanup?.();
+      waiter.resolve(waiter.iterator === true ? { value: message, done: false } : message);
       return;
     }
     extras.queue.push(message);
@@ -256,9 +279,14 @@ export abstract class BaseConnection implements WebSocketConnection {
     if (this.#result !== null) return;
     this.#result = result;
     const extras = this.#extras;
-    if (extras !== null && extras.waiters.length > 0) {
+    if (extras !== null && extras.waiter !== null) {
       const ended = this.endError();
-      for (const waiter of extras.waiters.splice(0)) waiter.reject(ended);
+      const clean = ended instanceof ClosedError;
+      for (let waiter = extras.take(); waiter !== null; waiter = extras.take()) {
+        waiter.cleanup?.();
+        if (waiter.iterator === true && clean) waiter.resolve(DONE);
+        else waiter.reject(ended);
+      }
     }
     extras?.closed?.resolve(result);
     callSafely(this.listener.close, result, this.listener);
@@ -294,10 +322,38 @@ class Extras {
   queue: (Message | undefined)[] = [];
   queueHead = 0;
   queuedBytes = 0;
-  /** receive() calls waiting for a message. */
-  waiters: Waiter[] = [];
+  /**
+   * receive() calls waiting for a message, in order: the first, and the
+   * others (rare) in an array of their own, so that the usual single
+   * waiter costs no array.
+   */
+  waiter: Waiter | null = null;
+  #others: Waiter[] | null = null;
   opened: PromiseWithResolvers<void> | null = null;
   closed: PromiseWithResolvers<ConnectionCloseInfo> | null = null;
   readable: ReadableStream<Message> | undefined = undefined;
   writable: WritableStream<SendData> | undefined = undefined;
+
+  add(waiter: Waiter): void {
+    if (this.waiter === null) this.waiter = waiter;
+    else (this.#others ??= []).push(waiter);
+  }
+
+  /** The first waiter, removed; null if none. */
+  take(): Waiter | null {
+    const first = this.waiter;
+    const others = this.#others;
+    this.waiter = others !== null && others.length > 0 ? others.shift()! : null;
+    return first;
+  }
+
+  remove(waiter: Waiter): void {
+    if (this.waiter === waiter) {
+      this.take();
+      return;
+    }
+    const others = this.#others;
+    const index = others === null ? -1 : others.indexOf(waiter);
+    if (index >= 0) others!.splice(index, 1);
+  }
 }

@@ -192,7 +192,7 @@ export class SocketConnection extends BaseConnection {
   #writing = false;
   // The open message writer, and the sends that wait for its message to end.
   #writer: MessageWriter | null = null;
-  #held: (() => void)[] = [];
+  #held: (() => void)[] | null = null;
   #heldBytes = 0;
   #inFlight = 0;
   #written = 0;
@@ -477,7 +477,7 @@ export class SocketConnection extends BaseConnection {
   #hold(send: () => Promise<void>, size: number): Promise<void> {
     this.#heldBytes += size;
     return new Promise<void>((resolve, reject) => {
-      this.#held.push(() => {
+      (this.#held ??= []).push(() => {
         this.#heldBytes -= size;
         send().then(resolve, reject);
       });
@@ -487,7 +487,9 @@ export class SocketConnection extends BaseConnection {
   /** The writer is done: the sends held meanwhile go, in order. */
   #writerDone(): void {
     this.#writer = null;
-    const held = this.#held.splice(0);
+    const held = this.#held;
+    this.#held = null;
+    if (held === null) return;
     for (let i = 0; i < held.length && this.#writer === null; i++) held[i]!();
   }
 
@@ -1146,7 +1148,7 @@ export class SocketConnection extends BaseConnection {
     this.#sending = null;
     if (this.#pings !== null) { for (const ping of this.#pings.splice(0)) ping.reject(ended); }
     // Sends held for a writer that never ended: they fail as any send now would.
-    if (this.#held.length > 0) this.#writerDone();
+    if (this.#held !== null) this.#writerDone();
     const onEnd = this.#onEnd;
     this.#onEnd = null;
     onEnd?.(this);

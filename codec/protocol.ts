@@ -247,7 +247,8 @@ export class Protocol {
   // Their payloads live in one buffer of MAX_OWED_PONGS slots of 125
   // bytes, made on the first ping: owing a pong allocates nothing.
   #pongSlots: Uint8Array | null = null;
-  #pongLengths: number[] = [];
+  // Made with #pongSlots, on the first ping: most connections never owe a pong.
+  #pongLengths: number[] | null = null;
   #owedPongBytes = 0;
   #closeReleased = false;
   // Closing the transport (RFC 6455 §7.1.1): whether our close frame has been
@@ -574,6 +575,7 @@ export class Protocol {
     if (this.#sendingType !== 0) {
       throw new TypeError("Cannot send encoded frames: a fragmented message is in progress");
     }
+    this.#takePong();
     this.#frames.encodeRaw(frames);
   }
 
@@ -617,7 +619,7 @@ export class Protocol {
     encodeClosePayload(code, reason); // throws for a bad code or reason
     if (this.#state !== ReadyState.OPEN) return;
     this.#encoder?.discard();
-    this.#pongLengths.length = 0;
+    if (this.#pongLengths !== null) this.#pongLengths.length = 0;
     this.#owedPongBytes = 0;
     this.#sendingType = 0;
     this.close(code, reason);
@@ -701,7 +703,7 @@ export class Protocol {
   /** Queues the pongs owed for the pings received since the last call. */
   #takePong(): void {
     const lengths = this.#pongLengths;
-    if (lengths.length === 0) return;
+    if (lengths === null || lengths.length === 0) return;
     const slots = this.#pongSlots!;
     for (let i = 0; i < lengths.length; i++) {
       // The encoder copies payloads this small.
@@ -716,7 +718,7 @@ export class Protocol {
    * order; past that, the newest ping's payload replaces the last one's.
    */
   #owePong(payload: Uint8Array): void {
-    const lengths = this.#pongLengths;
+    const lengths = this.#pongLengths ??= [];
     const slots = this.#pongSlots ??= new Uint8Array(MAX_OWED_PONGS * 125);
     // A control frame's head: 2 bytes, and a client's 4-byte mask.
     const head = this.role === "client" ? 6 : 2;
@@ -934,6 +936,8 @@ export class Protocol {
   /** Checks state and fragmentation order; returns the opcode to use. */
   #beginSend(type: number, fin: boolean): Opcode {
     this.#assertOpen();
+    // Pongs owed for pings received before this send go ahead of it.
+    this.#takePong();
     let opcode: Opcode = type === Opcode.Text ? Opcode.Text : Opcode.Binary;
     if (this.#sendingType !== 0) {
       if (this.#sendingType !== type) {
@@ -998,6 +1002,7 @@ export class Protocol {
       );
     }
     this.#assertOpen();
+    this.#takePong();
     this.#frames.encode(opcode, payload);
   }
 }

@@ -639,3 +639,22 @@ Deno.test("Protocol.closeDiscarding drops what dataToSend() has not taken and qu
   assert.deepEqual(closeOf(frames[0]), { code: 1008, reason: "slow consumer" });
   assert.throws(() => server.closeDiscarding(1, ""), RangeError);
 });
+
+Deno.test("Protocol sends a pong owed for a ping ahead of anything sent after the ping arrived", () => {
+  const server = new Protocol({ role: "server" });
+  server.receive(concat(fromClient(Opcode.Ping, "first"), fromClient(Opcode.Text, "hi")));
+  // Sent before the bytes are taken: each still follows the pong.
+  server.sendText("reply");
+  server.sendEncoded(encodeFrame(Opcode.Text, "shared"));
+  server.ping("mine");
+  const frames = sent(server);
+  assert.deepEqual(
+    frames.map((frame) => [frame.opcode, new TextDecoder().decode(frame.payload)]),
+    [
+      [Opcode.Pong, "first"],
+      [Opcode.Text, "reply"],
+      [Opcode.Text, "shared"],
+      [Opcode.Ping, "mine"],
+    ],
+  );
+});
