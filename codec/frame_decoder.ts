@@ -27,6 +27,35 @@ const MAX_CONTROL_PAYLOAD = 125;
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Internal (not exported by `codec/mod.ts`): a decoded frame as its first
+ * byte and the bounds of its payload, for `Protocol`'s hot path, which then
+ * needs no `Frame` object and no view for a whole text message.
+ */
+export interface RawFrame {
+  /** The header's first byte: FIN, RSV1-3, opcode. */
+  b0: number;
+  /** The array the payload lies in: the pushed chunk (unmasked in place) or a gathered buffer. */
+  source: Uint8Array;
+  start: number;
+  end: number;
+}
+
+// Set in FrameDecoder's static block.
+let takeFrameFrom: (decoder: FrameDecoder, out: RawFrame) => boolean;
+
+/**
+ * Internal: what {@linkcode FrameDecoder.next} does, into `out` instead of a new `Frame`.
+ *
+ * @param decoder The decoder.
+ * @param out Where the frame goes.
+ * @returns `false` when more bytes are needed.
+ * @throws {ProtocolError} As `next()`.
+ */
+export function takeFrame(decoder: FrameDecoder, out: RawFrame): boolean {
+  return takeFrameFrom(decoder, out);
+}
+
 // The decoder's states.
 const READ_HEADER = 0;
 const READ_PAYLOAD = 1;
@@ -149,6 +178,11 @@ export class FrameDecoder {
   // Its payload, when gathered across chunks.
   #gather: Uint8Array | null = null;
   #received = 0;
+  // The frame just decoded: its payload lies in #outSource from #outStart
+  // to #outEnd (the chunk, unmasked in place, or the gathered buffer).
+  #outSource: Uint8Array = EMPTY;
+  #outStart = 0;
+  #outEnd = 0;
 
   // The data message in progress: its first opcode (0: none), size, frames.
   #messageOpcode = 0;
@@ -210,6 +244,38 @@ export class FrameDecoder {
    * @throws {ProtocolError} If the bytes break RFC 6455 or a limit.
    */
   next(): Frame | undefined {
+    if (!this.#advance()) return undefined;
+    const b0 = this.#b0;
+    const source = this.#outSource;
+    const start = this.#outStart;
+    const end = this.#outEnd;
+    return {
+      fin: (b0 & 0x80) !== 0,
+      rsv1: (b0 & 0x40) !== 0,
+      rsv2: (b0 & 0x20) !== 0,
+      rsv3: (b0 & 0x10) !== 0,
+      opcode: (b0 & 0x0f) as Opcode,
+      // A gathered payload is its own array; one in the chunk, a view of it
+      // (even an empty one: a caller may detach what it is handed).
+      payload: start === 0 && end === source.length && source !== this.#chunk
+        ? source
+        : source.subarray(start, end),
+    };
+  }
+
+  static {
+    takeFrameFrom = (decoder, out) => {
+      if (!decoder.#advance()) return false;
+      out.b0 = decoder.#b0;
+      out.source = decoder.#outSource;
+      out.start = decoder.#outStart;
+      out.end = decoder.#outEnd;
+      return true;
+    };
+  }
+
+  /** Decodes the next frame into the out fields; `false` when more bytes are needed. */
+  #advance(): boolean {
     try {
       switch (this.#state) {
         case READ_HEADER:
@@ -330,7 +396,7 @@ export class FrameDecoder {
     return this.#messageOpcode !== 0;
   }
 
-  #readHeader(): Frame | undefined {
+  #readHeader(): boolean {
     const chunk = this.#chunk;
     const pos = this.#pos;
     const available = chunk.length - pos;
@@ -352,7 +418,7 @@ export class FrameDecoder {
   }
 
   /** Gathers a header that spans chunks, checking each byte as it arrives. */
-  #readSplitHeader(): Frame | undefined {
+  #readSplitHeader(): boolean {
     const chunk = this.#chunk;
     const head = this.#head ??= new Uint8Array(14);
     let pos = this.#pos;
@@ -374,7 +440,7 @@ export class FrameDecoder {
       }
     }
     this.#pos = pos;
-    return undefined;
+    return false;
   }
 
   #checkFirstByte(b0: number): void {
@@ -507,7 +573,7 @@ export class FrameDecoder {
     this.#state = READ_PAYLOAD;
   }
 
-  #readPayload(): Frame | undefined {
+  #readPayload(): boolean {
     const length = this.#length;
     const chunk = this.#chunk;
     let pos = this.#pos;
@@ -519,13 +585,15 @@ export class FrameDecoder {
         const end = pos + length;
         this.#pos = end;
         this.#state = READ_HEADER;
-        // An empty payload is a view of the input too, never one shared
-        // array: a caller may detach what it is handed (issue 12).
-        if (length === 0) return this.#frame(chunk.subarray(pos, pos));
-        if (this.#masked) maskRange(chunk, pos, end, this.#k0, this.#k1, this.#k2, this.#k3, 0);
-        return this.#frame(chunk.subarray(pos, end));
+        if (this.#masked && length > 0) {
+          maskRange(chunk, pos, end, this.#k0, this.#k1, this.#k2, this.#k3, 0);
+        }
+        this.#outSource = chunk;
+        this.#outStart = pos;
+        this.#outEnd = end;
+        return true;
       }
-      if (available === 0) return undefined;
+      if (available === 0) return false;
       gather = new Uint8Array(Math.min(length, Math.max(GATHER_START, available)));
       this.#gather = gather;
       this.#received = 0;
@@ -554,21 +622,12 @@ export class FrameDecoder {
     pos += take;
     this.#pos = pos;
     this.#received = received + take;
-    if (this.#received < length) return undefined;
+    if (this.#received < length) return false;
     this.#gather = null;
     this.#state = READ_HEADER;
-    return this.#frame(gather);
-  }
-
-  #frame(payload: Uint8Array): Frame {
-    const b0 = this.#b0;
-    return {
-      fin: (b0 & 0x80) !== 0,
-      rsv1: (b0 & 0x40) !== 0,
-      rsv2: (b0 & 0x20) !== 0,
-      rsv3: (b0 & 0x10) !== 0,
-      opcode: (b0 & 0x0f) as Opcode,
-      payload,
-    };
+    this.#outSource = gather;
+    this.#outStart = 0;
+    this.#outEnd = length;
+    return true;
   }
 }

@@ -23,9 +23,9 @@ import {
   Opcode,
   type Role,
 } from "./frame.ts";
-import { FrameDecoder } from "./frame_decoder.ts";
+import { FrameDecoder, type RawFrame, takeFrame } from "./frame_decoder.ts";
 import type { PreparedMessage } from "./prepared.ts";
-import { decodeUtf8, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
+import { decodeUtf8, decodeUtf8Range, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
 import { DEFAULT_COMPRESSION_THRESHOLD, type MessageCompressor } from "./deflate.ts";
 
 /**
@@ -174,6 +174,30 @@ export interface SendOptions {
   compress?: boolean;
 }
 
+// Where receive() takes each frame: one object for every Protocol, as
+// receive() handles a frame completely before it decodes the next.
+const RAW: RawFrame = { b0: 0, source: new Uint8Array(0), start: 0, end: 0 };
+
+/** The payload of a raw frame: a gathered buffer whole, or a view. */
+function payloadOf(raw: RawFrame): Uint8Array {
+  const source = raw.source;
+  return raw.start === 0 && raw.end === source.length
+    ? source
+    : source.subarray(raw.start, raw.end);
+}
+
+/** A raw frame as the `Frame` the rest of the protocol reads. */
+function frameOf(raw: RawFrame): Frame {
+  const b0 = raw.b0;
+  return {
+    fin: (b0 & 0x80) !== 0,
+    rsv1: (b0 & 0x40) !== 0,
+    rsv2: (b0 & 0x20) !== 0,
+    rsv3: (b0 & 0x10) !== 0,
+    opcode: (b0 & 0x0f) as Opcode,
+    payload: raw.source.subarray(raw.start, raw.end),
+  };
+}
 const EMPTY = new Uint8Array(0);
 // Pongs owed between two dataToSend() calls, one per ping; past this many
 // the latest ping's replaces the last (RFC 6455 §5.5.3).
@@ -403,8 +427,36 @@ export class Protocol {
     });
     try {
       decoder.push(data);
-      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-        this.#handle(frame, data, events);
+      const raw = RAW;
+      while (takeFrame(decoder, raw)) {
+        const b0 = raw.b0;
+        const opcode = b0 & 0x0f;
+        // The common case, without a Frame object or a view: a whole
+        // uncompressed message in one frame (FIN set, RSV1 clear; the
+        // decoder has ruled out a new message inside a fragmented one).
+        if ((b0 & 0xc0) === 0x80 && (opcode === Opcode.Text || opcode === Opcode.Binary)) {
+          if (opcode === Opcode.Text && !this.#streaming) {
+            this.#compressed = false;
+            events.push({
+              type: "message",
+              data: decodeUtf8Range(raw.source, raw.start, raw.end),
+            });
+            continue;
+          }
+          if (opcode === Opcode.Binary) {
+            this.#compressed = false;
+            const source = raw.source;
+            // A view of the caller's buffer is copied; a gathered payload is already ours.
+            events.push({
+              type: "message",
+              data: source.buffer === data.buffer
+                ? source.slice(raw.start, raw.end)
+                : payloadOf(raw),
+            });
+            continue;
+          }
+        }
+        this.#handle(frameOf(raw), data, events);
         // #handle may close the connection (TypeScript cannot see that).
         if ((this.#state as ReadyState) === ReadyState.CLOSED) return events;
       }
