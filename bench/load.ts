@@ -215,8 +215,9 @@ export async function runWsload(
 export async function startPeer(
   name: string,
   pin = false,
+  path?: string,
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
-  const script = new URL(`./servers/${name}.ts`, import.meta.url).pathname;
+  const script = path ?? new URL(`./servers/${name}.ts`, import.meta.url).pathname;
   const command = name === "bun" ? [await bunBinary(), script, "0"] : [
     Deno.execPath(),
     "run",

@@ -11,7 +11,11 @@
 //
 // Usage: deno run -A bench/peers.ts [--runs 3] [--duration 3000]
 //          [--servers tcp,deno_native,bun,duplex,duplex_adapter,ws] [--scenarios latency,small-64,...]
-//          [--out bench/results] [--summary bench/RESULTS.md]
+//          [--baseline DIR] [--out bench/results] [--summary bench/RESULTS.md]
+//
+// --baseline DIR adds "Duplex before": DIR's bench/servers/duplex.ts (a
+// checkout of an earlier commit, e.g. `git worktree add /tmp/before HEAD~3`),
+// measured in the same rounds, for before-and-after figures.
 
 import { parseArgs } from "node:util";
 import { BUN_VERSION, rssKiB, runBroadcast, runWsload, startPeer } from "./load.ts";
@@ -33,13 +37,34 @@ interface ServerInfo {
   raw?: boolean;
   /** Has a /broadcast route. */
   broadcast?: boolean;
+  /** The server's script, if not bench/servers/NAME.ts. */
+  script?: string;
 }
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "3" },
+    duration: { type: "string", default: "3000" },
+    servers: { type: "string" },
+    scenarios: { type: "string" },
+    out: { type: "string", default: "bench/results" },
+    summary: { type: "string", default: "bench/RESULTS.md" },
+    baseline: { type: "string" },
+  },
+});
 
 const SERVERS: ServerInfo[] = [
   { name: "tcp", label: "raw TCP echo", raw: true },
   { name: "deno_native", label: "Deno native", broadcast: true },
   { name: "bun", label: `Bun ${BUN_VERSION}`, broadcast: true },
   { name: "duplex", label: "Duplex serve", broadcast: true },
+  ...(args.baseline === undefined ? [] : [{
+    name: "duplex_base",
+    label: "Duplex before",
+    broadcast: true,
+    script: `${args.baseline}/bench/servers/duplex.ts`,
+  }]),
   { name: "duplex_adapter", label: "Duplex on Deno.serve", broadcast: true },
   { name: "ws", label: "npm:ws (Deno)", broadcast: true },
 ];
@@ -54,17 +79,6 @@ interface Scenario {
   metrics: { label: string; higher: boolean }[];
 }
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    runs: { type: "string", default: "3" },
-    duration: { type: "string", default: "3000" },
-    servers: { type: "string" },
-    scenarios: { type: "string" },
-    out: { type: "string", default: "bench/results" },
-    summary: { type: "string", default: "bench/RESULTS.md" },
-  },
-});
 const RUNS = Math.max(1, Number(args.runs));
 const DURATION = Number(args.duration);
 const HOST = "127.0.0.1";
@@ -371,7 +385,7 @@ for (const scenario of scenarios) {
     for (const server of servers) {
       if (!scenario.applies(server)) continue;
       // A fresh process per run: memory and CPU figures start from the same place.
-      const process = await startPeer(server.name, PIN);
+      const process = await startPeer(server.name, PIN, server.script);
       try {
         const values = await scenario.run(process.port, process.pid, server);
         for (const [label, value] of Object.entries(values)) {
