@@ -1,6 +1,7 @@
 // Copyright 2026 the Duplex authors. MIT license.
-// The load generator of the peer benchmark (bench/peers.ts) and of
-// `duplex bench` (cli.ts): raw sockets, pre-encoded masked frames, a window
+// The load generator of `duplex bench` (cli.ts), of bench/concurrent.ts and
+// the broadcast scenario, and the raw clients of the tests (bench/peers.ts
+// drives its echo and chat scenarios from bench/wsload.c): raw sockets, pre-encoded masked frames, a window
 // of messages in flight per connection, and every echoed byte checked
 // against what the server must send back. It does no WebSocket work per
 // message beyond counting and comparing, so that the server, not the

@@ -4,7 +4,8 @@
 // to all N (the shape of Bun's and uWS's published chat benchmarks: 32
 // clients, 1,600 messages each). A round ends when every client has every
 // message; a round that does not end within --timeout is reported as
-// stalled.
+// stalled. The clients are bench/wsload.c's chat mode, alternating between
+// the nodes' ports.
 //
 //   deno run -A --unstable-net bench/cluster.ts [--clients 32] [--messages 1600] [--rounds 5]
 //     [--scenarios single,workers,redis] [--json FILE]
@@ -20,8 +21,7 @@
 // Reported per scenario: deliveries per second (median, min and max of the
 // rounds after one warm-up), server RSS (peak, all nodes), and Redis's CPU.
 import { parseArgs } from "node:util";
-import { encodeFrame, Opcode } from "../mod.ts";
-import { openRaw, writeAll } from "../_load.ts";
+import { rssKiB, runWsload } from "./load.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,15 +40,6 @@ const ROUNDS = Number(values.rounds);
 const TIMEOUT = Number(values.timeout);
 const HOST = "127.0.0.1";
 const SERVER = new URL("./servers/chat_cluster.ts", import.meta.url).pathname;
-const KEY = new Uint8Array([1, 2, 3, 4]);
-const PAYLOAD = new TextEncoder().encode("hello from a chat client!");
-const BATCH = (() => {
-  const frame = encodeFrame(Opcode.Text, PAYLOAD, { mask: KEY });
-  const batch = new Uint8Array(frame.length * MESSAGES);
-  for (let i = 0; i < MESSAGES; i++) batch.set(frame, i * frame.length);
-  return batch;
-})();
-const ECHO = encodeFrame(Opcode.Text, PAYLOAD);
 
 async function run(
   command: string[],
@@ -76,15 +67,6 @@ async function run(
   return { child, port: match ? Number(match[1]) : 0 };
 }
 
-function rssKiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 function cpuSeconds(pid: number): number {
   try {
     const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
@@ -93,54 +75,6 @@ function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/**
- * One round: every client sends its burst. Resolves with deliveries per
- * second once every client has every message, or with what went wrong: a
- * timeout, a connection closed, or a frame that is not the broadcast one (a
- * close frame from the slow-consumer policy, say).
- */
-async function round(conns: Deno.Conn[]): Promise<number | string> {
-  const expected = ECHO.length * MESSAGES * CLIENTS;
-  const started = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`stalled for ${TIMEOUT} ms`), TIMEOUT);
-  });
-  const all = Promise.all(conns.map(async (conn) => {
-    const reading = (async () => {
-      const buffer = new Uint8Array(256 * 1024);
-      let received = 0;
-      let offset = 0; // within the current frame
-      while (received < expected) {
-        const n = await conn.read(buffer);
-        if (n === null) throw new Error("the server closed a connection");
-        // Every frame must be the broadcast one: check the header of each.
-        for (let i = 0; i < n; i++) {
-          if (offset === 0 && buffer[i] !== ECHO[0]) {
-            const code = buffer[i] === 0x88 && i + 3 < n
-              ? `a close frame, code ${(buffer[i + 2]! << 8) | buffer[i + 3]!}`
-              : `a frame starting ${[...buffer.subarray(i, i + 4)]}`;
-            throw new Error(`the server sent ${code}`);
-          }
-          offset = (offset + 1) % ECHO.length;
-        }
-        received += n;
-      }
-    })();
-    await writeAll(conn, BATCH);
-    await reading;
-  }));
-  const result = await Promise.race([
-    all.then(
-      () => (MESSAGES * CLIENTS * CLIENTS) / ((performance.now() - started) / 1000),
-      (error: Error) => error.message,
-    ),
-    timeout,
-  ]);
-  clearTimeout(timer);
-  return result;
 }
 
 interface Figures {
@@ -159,45 +93,49 @@ async function measure(
   ports: number[],
   pids: number[],
   note: string,
+  pinned: boolean,
   redisPid?: number,
 ): Promise<Figures> {
-  const conns: Deno.Conn[] = [];
-  for (let i = 0; i < CLIENTS; i++) conns.push(await openRaw(HOST, ports[i % ports.length]!));
-  // Wait until every client has joined on its node: a broadcast until all hear it.
-  await new Promise((resolve) => setTimeout(resolve, 300));
   let peak = 0;
   const sampler = setInterval(() => {
     peak = Math.max(peak, pids.reduce((sum, pid) => sum + rssKiB(pid), 0));
   }, 20);
-  const rates: number[] = [];
-  let stalled = 0;
+  const redisCpu0 = redisPid === undefined ? 0 : cpuSeconds(redisPid);
+  const started = performance.now();
+  let rounds: { seconds: number }[] = [];
   let failure: string | undefined;
-  let redisCpu0 = 0;
-  let measuredSeconds = 0;
-  for (let i = 0; i <= ROUNDS; i++) {
-    if (i === 1 && redisPid !== undefined) redisCpu0 = cpuSeconds(redisPid);
-    const started = performance.now();
-    const rate = await round(conns);
-    if (i > 0) measuredSeconds += (performance.now() - started) / 1000;
-    if (typeof rate === "string") {
-      stalled++;
-      failure = rate;
-      break;
-    }
-    if (i > 0) rates.push(rate);
+  try {
+    // Clients alternate between the ports; the first round warms up.
+    const result = await runWsload([
+      "chat",
+      "--port",
+      ports.join(","),
+      "--connections",
+      String(CLIENTS),
+      "--messages",
+      String(MESSAGES),
+      "--rounds",
+      String(ROUNDS + 1),
+      "--timeout",
+      String(TIMEOUT),
+    ], pinned ? { cpu: "0" } : {});
+    rounds = result.rounds as { seconds: number }[];
+    if (typeof result.failed === "string") failure = result.failed;
+  } catch (error) {
+    failure = (error as Error).message;
+  } finally {
+    clearInterval(sampler);
   }
-  clearInterval(sampler);
-  const redisCpu = redisPid === undefined
-    ? undefined
-    : (cpuSeconds(redisPid) - redisCpu0) / measuredSeconds;
-  for (const conn of conns) conn.close();
+  const wall = (performance.now() - started) / 1000;
+  const redisCpu = redisPid === undefined ? undefined : (cpuSeconds(redisPid) - redisCpu0) / wall;
+  const rates = rounds.slice(1).map((round) => (MESSAGES * CLIENTS * CLIENTS) / round.seconds);
   rates.sort((a, b) => a - b);
   return {
     scenario,
     deliveriesPerSecond: rates.length === 0
       ? null
       : { median: rates[rates.length >> 1]!, min: rates[0]!, max: rates[rates.length - 1]! },
-    stalledRounds: stalled,
+    stalledRounds: failure === undefined ? 0 : 1,
     ...(failure !== undefined ? { failure } : {}),
     serverRssMiB: peak / 1024,
     ...(redisCpu !== undefined ? { redisCpu } : {}),
@@ -219,7 +157,13 @@ for (const scenario of values.scenarios.split(",")) {
     await new Deno.Command("taskset", { args: ["-p", "-c", "0", String(Deno.pid)] }).output();
     const server = await run([deno, "run", "-A", SERVER, "0", "none"], "1");
     results.push(
-      await measure(scenario, [server.port], [server.child.pid], "server CPU 1, generator CPU 0"),
+      await measure(
+        scenario,
+        [server.port],
+        [server.child.pid],
+        "server CPU 1, generator CPU 0",
+        true,
+      ),
     );
     await stop(server.child);
     await new Deno.Command("taskset", { args: ["-p", "-c", "0,1", String(Deno.pid)] }).output();
@@ -235,7 +179,13 @@ for (const scenario of values.scenarios.split(",")) {
       "2",
     ]);
     results.push(
-      await measure(scenario, [server.port], [server.child.pid], "2 Workers, one port, unpinned"),
+      await measure(
+        scenario,
+        [server.port],
+        [server.child.pid],
+        "2 Workers, one port, unpinned",
+        false,
+      ),
     );
     await stop(server.child);
   } else if (scenario === "redis") {
@@ -266,6 +216,7 @@ for (const scenario of values.scenarios.split(",")) {
         [a.port, b.port],
         [a.child.pid, b.child.pid],
         "2 processes, clients split, unpinned",
+        false,
         redis.pid,
       ),
     );

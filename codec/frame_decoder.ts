@@ -41,6 +41,24 @@ export interface RawFrame {
   end: number;
 }
 
+/**
+ * Internal: the `Frame` of a header's first byte and a payload.
+ *
+ * @param b0 The first byte: FIN, RSV1-3, opcode.
+ * @param payload The payload.
+ * @returns The frame.
+ */
+export function frameFrom(b0: number, payload: Uint8Array): Frame {
+  return {
+    fin: (b0 & 0x80) !== 0,
+    rsv1: (b0 & 0x40) !== 0,
+    rsv2: (b0 & 0x20) !== 0,
+    rsv3: (b0 & 0x10) !== 0,
+    opcode: (b0 & 0x0f) as Opcode,
+    payload,
+  };
+}
+
 // Set in FrameDecoder's static block.
 let takeFrameFrom: (decoder: FrameDecoder, out: RawFrame) => boolean;
 
@@ -245,22 +263,17 @@ export class FrameDecoder {
    */
   next(): Frame | undefined {
     if (!this.#advance()) return undefined;
-    const b0 = this.#b0;
     const source = this.#outSource;
     const start = this.#outStart;
     const end = this.#outEnd;
-    return {
-      fin: (b0 & 0x80) !== 0,
-      rsv1: (b0 & 0x40) !== 0,
-      rsv2: (b0 & 0x20) !== 0,
-      rsv3: (b0 & 0x10) !== 0,
-      opcode: (b0 & 0x0f) as Opcode,
-      // A gathered payload is its own array; one in the chunk, a view of it
-      // (even an empty one: a caller may detach what it is handed).
-      payload: start === 0 && end === source.length && source !== this.#chunk
+    // A gathered payload is its own array; one in the chunk, a view of it
+    // (even an empty one: a caller may detach what it is handed).
+    return frameFrom(
+      this.#b0,
+      start === 0 && end === source.length && source !== this.#chunk
         ? source
         : source.subarray(start, end),
-    };
+    );
   }
 
   static {

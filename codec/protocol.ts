@@ -23,7 +23,7 @@ import {
   Opcode,
   type Role,
 } from "./frame.ts";
-import { FrameDecoder, type RawFrame, takeFrame } from "./frame_decoder.ts";
+import { FrameDecoder, frameFrom, type RawFrame, takeFrame } from "./frame_decoder.ts";
 import type { PreparedMessage } from "./prepared.ts";
 import { decodeUtf8, decodeUtf8Range, encodeUtf8, utf8Length, Utf8StreamDecoder } from "./utf8.ts";
 import { DEFAULT_COMPRESSION_THRESHOLD, type MessageCompressor } from "./deflate.ts";
@@ -186,18 +186,6 @@ function payloadOf(raw: RawFrame): Uint8Array {
     : source.subarray(raw.start, raw.end);
 }
 
-/** A raw frame as the `Frame` the rest of the protocol reads. */
-function frameOf(raw: RawFrame): Frame {
-  const b0 = raw.b0;
-  return {
-    fin: (b0 & 0x80) !== 0,
-    rsv1: (b0 & 0x40) !== 0,
-    rsv2: (b0 & 0x20) !== 0,
-    rsv3: (b0 & 0x10) !== 0,
-    opcode: (b0 & 0x0f) as Opcode,
-    payload: raw.source.subarray(raw.start, raw.end),
-  };
-}
 const EMPTY = new Uint8Array(0);
 // Pongs owed between two dataToSend() calls, one per ping; past this many
 // the latest ping's replaces the last (RFC 6455 §5.5.3).
@@ -456,7 +444,7 @@ export class Protocol {
             continue;
           }
         }
-        this.#handle(frameOf(raw), data, events);
+        this.#handle(frameFrom(b0, raw.source.subarray(raw.start, raw.end)), data, events);
         // #handle may close the connection (TypeScript cannot see that).
         if ((this.#state as ReadyState) === ReadyState.CLOSED) return events;
       }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { acceptWebSocket, encodeFrame, Opcode, type WebSocketConnection } from "../mod.ts";
 import { memoryPair } from "../_memory.ts";
 import type { MemoryConn } from "../_memory.ts";
+import { concat } from "./_util.ts";
 
 const ENCODER = new TextEncoder();
 const KEY = new Uint8Array([1, 2, 3, 4]);
@@ -54,27 +55,15 @@ async function readBytes(conn: MemoryConn, expected: number): Promise<Uint8Array
   return out;
 }
 
-function burst(texts: string[]): Uint8Array {
-  const frames = texts.map((text) => encodeFrame(Opcode.Text, ENCODER.encode(text), { mask: KEY }));
-  const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.length, 0));
-  let at = 0;
-  for (const frame of frames) {
-    bytes.set(frame, at);
-    at += frame.length;
-  }
-  return bytes;
+/** Text frames back to back: as a client sends them (masked), or as the server echoes them. */
+function textFrames(texts: string[], masked: boolean): Uint8Array {
+  return concat(
+    ...texts.map((text) => encodeFrame(Opcode.Text, text, masked ? { mask: KEY } : {})),
+  );
 }
 
-function echoes(texts: string[]): Uint8Array {
-  const frames = texts.map((text) => encodeFrame(Opcode.Text, ENCODER.encode(text)));
-  const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.length, 0));
-  let at = 0;
-  for (const frame of frames) {
-    bytes.set(frame, at);
-    at += frame.length;
-  }
-  return bytes;
-}
+const burst = (texts: string[]) => textFrames(texts, true);
+const echoes = (texts: string[]) => textFrames(texts, false);
 
 Deno.test("socket: a for-await echo loop answers a burst read at once in one write", async () => {
   const { server, client, writes } = await open();
