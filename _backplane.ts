@@ -114,7 +114,8 @@ export function decodeEnvelope(envelope: Uint8Array): PreparedMessage | null {
 // and its bytes. Backplanes post one per channel per turn of the event loop:
 // a burst of broadcasts costs one post, and a receiver can tell how many
 // publications it missed from the numbers.
-const BATCH_HEADER = 12;
+/** Bytes of a batch before its first publication. */
+export const BATCH_HEADER = 12;
 /** A batch is posted at once past this many bytes, instead of at the end of the turn. */
 export const MAX_BATCH = 1024 * 1024;
 

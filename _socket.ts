@@ -221,16 +221,28 @@ export class SocketConnection extends BaseConnection {
   static #toRead: SocketConnection[] = [];
   static #spareReaders: SocketConnection[] = [];
 
-  // Connections holding replies for a pull consumer, and the one timer that
-  // lets them go should a consumer stop mid-queue (waiting on something else).
+  // Work for the next macrotask, under one timer: replies held for a pull
+  // consumer that stopped mid-queue (see #queued), then input left over by
+  // a turn that spent its budget (see #receive).
   static #deferred: SocketConnection[] = [];
-  static #deferredTimer: ReturnType<typeof setTimeout> | undefined;
-
-  // Input left for the next turn (see #receive), and when this turn began
-  // decoding (-1 between turns).
   static #stalled: SocketConnection[] = [];
-  static #resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  static #laterTimer: ReturnType<typeof setTimeout> | undefined;
+  // When this turn began decoding; -1 between turns.
   static #turnStart = -1;
+
+  static #later(): void {
+    SocketConnection.#laterTimer ??= setTimeout(SocketConnection.#runLater, 0);
+  }
+
+  static #runLater(): void {
+    SocketConnection.#laterTimer = undefined;
+    const deferred = SocketConnection.#deferred;
+    SocketConnection.#deferred = [];
+    for (let i = 0; i < deferred.length; i++) deferred[i]!.#releaseFlush();
+    const stalled = SocketConnection.#stalled;
+    SocketConnection.#stalled = [];
+    for (let i = 0; i < stalled.length; i++) stalled[i]!.#resumeInput();
+  }
 
   static #endTurn(): void {
     SocketConnection.#turnStart = -1;
@@ -246,20 +258,6 @@ export class SocketConnection extends BaseConnection {
       return false;
     }
     return now - SocketConnection.#turnStart > TURN_BUDGET;
-  }
-
-  static #resume(): void {
-    SocketConnection.#resumeTimer = undefined;
-    const connections = SocketConnection.#stalled;
-    SocketConnection.#stalled = [];
-    for (let i = 0; i < connections.length; i++) connections[i]!.#resumeInput();
-  }
-
-  static #releaseDeferred(): void {
-    SocketConnection.#deferredTimer = undefined;
-    const connections = SocketConnection.#deferred;
-    SocketConnection.#deferred = [];
-    for (let i = 0; i < connections.length; i++) connections[i]!.#releaseFlush();
   }
 
   static #flushAll(): void {
@@ -871,7 +869,7 @@ export class SocketConnection extends BaseConnection {
   #stash(bytes: Uint8Array): void {
     this.#pendingInput = bytes;
     SocketConnection.#stalled.push(this);
-    SocketConnection.#resumeTimer ??= setTimeout(SocketConnection.#resume, 0);
+    SocketConnection.#later();
   }
 
   #handleEvents(protocol: Protocol, events: ProtocolEvent[]): void {
@@ -1055,7 +1053,7 @@ export class SocketConnection extends BaseConnection {
         if (!this.#flushDeferred) {
           this.#flushDeferred = true;
           SocketConnection.#deferred.push(this);
-          SocketConnection.#deferredTimer ??= setTimeout(SocketConnection.#releaseDeferred, 0);
+          SocketConnection.#later();
         }
         return RESOLVED;
       }

@@ -40,6 +40,7 @@ import { createClient } from "npm:redis@^6.4.0";
 import type { Backplane, BackplaneReceiver, BackplaneStats } from "./backplane.ts";
 import {
   ALL_CHANNEL,
+  BATCH_HEADER,
   BatchReader,
   BatchWriter,
   checkNamespace,
@@ -463,7 +464,7 @@ export class RedisBackplane implements Backplane {
   #send(channel: string, batch: Uint8Array, count: number): void {
     if (this.#closed) {
       this.#dropped += count;
-      this.#held -= batch.length - 12;
+      this.#held -= batch.length - BATCH_HEADER;
       return;
     }
     if (this.#waiting.length > 0 || !this.#publisherUp) {
@@ -489,7 +490,7 @@ export class RedisBackplane implements Backplane {
       // Lost with the link (Redis may or may not have taken it: at most once).
       this.#dropped += count;
     }).finally(() => {
-      this.#held -= batch.length - 12;
+      this.#held -= batch.length - BATCH_HEADER;
     });
   }
 }
